@@ -1,0 +1,180 @@
+/* lua_host.c - the host's own Lua primitives (module "cc.host").
+ *
+ * now/now_ms read the wall clock (epoch), monotonic_ms the loop's monotonic
+ * clock; sleep yields the calling coroutine on a libuv timer. log writes one
+ * JSON line carrying the request id of the calling coroutine. config returns
+ * a setting typed as declared in config/settings.lua. */
+#include "lua_host.h"
+
+#include <lauxlib.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "log.h"
+#include "vm.h"
+
+static int generation;
+static struct {
+    int ok;
+    double at_ms, loaded_at_ms;
+    char error[1024];
+    int has_error;
+} reload;
+
+void lua_host_set_generation(int gen) { generation = gen; }
+
+void lua_host_set_reload_status(int ok, double at_ms, const char *error, double loaded_at_ms) {
+    reload.ok = ok;
+    reload.at_ms = at_ms;
+    if (loaded_at_ms > 0) reload.loaded_at_ms = loaded_at_ms;
+    reload.has_error = error != NULL;
+    snprintf(reload.error, sizeof reload.error, "%s", error ? error : "");
+}
+
+static double wall_ms(void) {
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    return (double)tv.tv_sec * 1000.0 + (double)(tv.tv_usec / 1000);
+}
+
+static int l_now(lua_State *L) {
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    lua_pushnumber(L, (double)tv.tv_sec + (double)tv.tv_usec / 1e6);
+    return 1;
+}
+
+static int l_now_ms(lua_State *L) {
+    lua_pushnumber(L, wall_ms());
+    return 1;
+}
+
+static int l_monotonic_ms(lua_State *L) {
+    lua_pushnumber(L, (double)uv_hrtime() / 1e6);
+    return 1;
+}
+
+typedef struct {
+    uv_timer_t timer;
+    lua_State *co;
+} sleeper_t;
+
+static void on_sleep_closed(uv_handle_t *h) { free(h->data); }
+
+static void on_sleep(uv_timer_t *t) {
+    sleeper_t *s = t->data;
+    lua_State *co = s->co;
+    uv_close((uv_handle_t *)t, on_sleep_closed);
+    vm_resume(co, 0);
+}
+
+/* sleep(seconds): yields; seconds may be fractional, 0 yields one tick. */
+static int l_sleep(lua_State *L) {
+    double sec = luaL_checknumber(L, 1);
+    luaL_argcheck(L, sec >= 0 && sec < 86400, 1, "must be between 0 and 86400 seconds");
+    sleeper_t *s = malloc(sizeof *s);
+    if (!s) return luaL_error(L, "out of memory");
+    s->co = L;
+    s->timer.data = s;
+    uv_timer_init(vm_loop(), &s->timer);
+    uv_timer_start(&s->timer, on_sleep, (uint64_t)(sec * 1000.0 + 0.5), 0);
+    return vm_suspend(L);
+}
+
+/* log(level, message [, fields_json]): fields_json is the JSON text of an
+ * object whose members are added to the line (the caller encoded it). */
+static int l_log(lua_State *L) {
+    static const char *levels[] = {"debug", "info", "warn", "error", NULL};
+    int level = luaL_checkoption(L, 1, "info", levels);
+    if (!log_enabled(level)) return 0;
+    size_t mlen, flen = 0;
+    const char *msg = luaL_checklstring(L, 2, &mlen);
+    const char *fields = luaL_optlstring(L, 3, NULL, &flen);
+    const char *rid = vm_request_id(L);
+    char esc[2048], line[4000];
+    log_escape(esc, sizeof esc, msg, mlen);
+    int n = snprintf(line, sizeof line, "\"msg\":\"%s\"", esc);
+    if (rid) n += snprintf(line + n, sizeof line - (size_t)n, ",\"request_id\":\"%s\"", rid);
+    if (fields && flen > 2 && fields[0] == '{' && n + (int)flen < (int)sizeof line)
+        n += snprintf(line + n, sizeof line - (size_t)n, ",%.*s", (int)flen - 2, fields + 1);
+    log_raw(level, line, (size_t)(n < (int)sizeof line ? n : (int)sizeof line - 1));
+    return 0;
+}
+
+static void push_setting(lua_State *L, const config_setting_t *s) {
+    switch (s->type) {
+    case CFG_BOOL: lua_pushboolean(L, s->num != 0); break;
+    case CFG_INT:
+    case CFG_NUMBER:
+    case CFG_DURATION: lua_pushnumber(L, s->num); break;
+    default: lua_pushstring(L, s->value);
+    }
+}
+
+/* config(name) -> typed value; raises for an undeclared name (a typo in a
+ * script should fail its reload, not read nil). */
+static int l_config(lua_State *L) {
+    const char *name = luaL_checkstring(L, 1);
+    for (int i = 0; i < config_count(); i++) {
+        const config_setting_t *s = config_at(i);
+        if (strcmp(s->name, name) == 0) {
+            push_setting(L, s);
+            return 1;
+        }
+    }
+    return luaL_error(L, "unknown setting '%s'", name);
+}
+
+static int l_is_production(lua_State *L) {
+    lua_pushboolean(L, config_is_production());
+    return 1;
+}
+
+static int l_request_id(lua_State *L) {
+    const char *rid = vm_request_id(L);
+    if (rid) lua_pushstring(L, rid);
+    else lua_pushnil(L);
+    return 1;
+}
+
+/* scripts_status() -> {generation, loaded_at_ms, last_reload = {ok, at_ms, error}} */
+static int l_scripts_status(lua_State *L) {
+    lua_createtable(L, 0, 3);
+    lua_pushinteger(L, generation);
+    lua_setfield(L, -2, "generation");
+    lua_pushnumber(L, reload.loaded_at_ms);
+    lua_setfield(L, -2, "loaded_at_ms");
+    lua_createtable(L, 0, 3);
+    lua_pushboolean(L, reload.ok);
+    lua_setfield(L, -2, "ok");
+    lua_pushnumber(L, reload.at_ms);
+    lua_setfield(L, -2, "at_ms");
+    if (reload.has_error) {
+        lua_pushstring(L, reload.error);
+        lua_setfield(L, -2, "error");
+    }
+    lua_setfield(L, -2, "last_reload");
+    return 1;
+}
+
+int luaopen_cc_host(lua_State *L) {
+    static const luaL_Reg fns[] = {{"now", l_now},
+                                   {"now_ms", l_now_ms},
+                                   {"monotonic_ms", l_monotonic_ms},
+                                   {"sleep", l_sleep},
+                                   {"log", l_log},
+                                   {"config", l_config},
+                                   {"is_production", l_is_production},
+                                   {"request_id", l_request_id},
+                                   {"scripts_status", l_scripts_status},
+                                   {NULL, NULL}};
+    lua_newtable(L);
+    luaL_register(L, NULL, fns);
+    lua_pushinteger(L, getpid());
+    lua_setfield(L, -2, "pid");
+    return 1;
+}

@@ -1,0 +1,52 @@
+/* main.c - `cchost`: subcommand dispatch.
+ *
+ * Every subcommand loads the settings first (config/settings.lua, .env, the
+ * environment), so `cchost config` shows exactly what `serve` would use.
+ * Exit codes: 0 success, 1 runtime failure, 2 usage or configuration error. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "master.h"
+
+static void usage(FILE *out) {
+    fprintf(out,
+            "usage: cchost [serve|config|help]\n"
+            "  serve   run the HTTP host (default): a master and WORKERS worker processes\n"
+            "  config  print the effective settings (secrets masked) and exit\n"
+            "  help    this text\n"
+            "Settings come from config/settings.lua defaults, then ./.env, then the environment;\n"
+            "CONFIG_DIR names the folder holding settings.lua (default ./config).\n"
+            "Signals to the serving master: SIGHUP reloads the scripts, SIGTERM/SIGINT drain and stop.\n"
+            "Exit codes: 0 success, 1 runtime failure, 2 usage or configuration error.\n");
+}
+
+int main(int argc, char **argv) {
+    const char *cmd = argc > 1 ? argv[1] : "serve";
+    if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    char path[4096], err[2048];
+    const char *dir = getenv("CONFIG_DIR") ? getenv("CONFIG_DIR") : "config";
+    snprintf(path, sizeof path, "%s/settings.lua", dir);
+    if (config_load(path, ".env", err, sizeof err) < 0) {
+        fprintf(stderr, "cchost: configuration: %s\n", err);
+        return 2;
+    }
+    if (strcmp(cmd, "config") == 0) {
+        config_print(stdout);
+        return 0;
+    }
+    if (strcmp(cmd, "serve") == 0) {
+        if (config_check_serve(err, sizeof err) < 0) {
+            fprintf(stderr, "cchost: refusing to start: %s\n", err);
+            return 2;
+        }
+        return master_run();
+    }
+    fprintf(stderr, "cchost: unknown command '%s'\n", cmd);
+    usage(stderr);
+    return 2;
+}

@@ -1,0 +1,493 @@
+#define _GNU_SOURCE /* pipe2 */
+/* master.c - the supervising process of `cchost serve`.
+ *
+ * The master runs no Lua and serves no request, so it uses a plain poll(2)
+ * loop (forking from inside a libuv loop would leave the children with the
+ * parent's loop state). It owns:
+ *   - the port: it binds (without listening) a SO_REUSEPORT socket first, so
+ *     PORT=0 resolves to one real port every worker then binds too;
+ *   - the workers: N slots, each a pid, a control socketpair and a watchdog
+ *     tick in shared memory;
+ *   - generations: a reload writes a snapshot of the scripts, sends
+ *     "prepare" to every worker, and only when all answered "prepared" sends
+ *     "commit"; any failure sends "abort" and the old generation stays.
+ * Files: READY_FILE gets the port once every worker serves; WORKERS_FILE the
+ * worker pids (rewritten on every respawn). */
+#include "master.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/inotify.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <dirent.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <fcntl.h>
+
+#include "config.h"
+#include "log.h"
+#include "lua_host.h"
+#include "snapshot.h"
+#include "worker.h"
+
+#define MAX_WORKERS 256
+
+typedef struct {
+    pid_t pid;
+    int ctl;             /* master's end of the socketpair, -1 when none */
+    int ready;
+    int answered;        /* answered the reload in progress */
+    uint64_t started_ms;
+    char buf[4096];
+    size_t len;
+} slot_t;
+
+static slot_t slots[MAX_WORKERS];
+static int nworkers, port, reserve_fd = -1, sigpipe_fds[2] = {-1, -1}, inotify_fd = -1;
+static volatile uint64_t *ticks;
+static char run_dir[256], snapshot_path[512], pending_path[512];
+static int generation, pending_gen, reload_queued, stopping, initial_failed;
+static uint64_t reload_started_ms, watch_deadline_ms;
+static char reload_error[1024];
+
+/* ---- signals: forwarded to the poll loop through a self-pipe ---- */
+
+static void on_signal(int sig) {
+    int saved = errno;
+    unsigned char b = (unsigned char)sig;
+    ssize_t w = write(sigpipe_fds[1], &b, 1);
+    (void)w;
+    errno = saved;
+}
+
+static void write_file(const char *path, const char *text) {
+    if (!path || !*path) return;
+    char tmp[PATH_MAX];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    if (!f) {
+        log_errorf("cannot write %s: %s", tmp, strerror(errno));
+        return;
+    }
+    fputs(text, f);
+    fclose(f);
+    rename(tmp, path);
+}
+
+static void write_workers_file(void) {
+    char text[MAX_WORKERS * 12] = "";
+    size_t n = 0;
+    for (int i = 0; i < nworkers; i++)
+        if (slots[i].pid > 0) n += (size_t)snprintf(text + n, sizeof text - n, "%d\n", (int)slots[i].pid);
+    write_file(config_str("WORKERS_FILE"), text);
+}
+
+static void send_to(int i, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void send_to(int i, const char *fmt, ...) {
+    if (slots[i].ctl < 0) return;
+    char line[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(line, sizeof line - 1, fmt, ap);
+    va_end(ap);
+    if (n < 0) return;
+    if (n > (int)sizeof line - 2) n = (int)sizeof line - 2;
+    for (int k = 0; k < n; k++)
+        if (line[k] == '\n') line[k] = ' ';
+    line[n++] = '\n';
+    if (write(slots[i].ctl, line, (size_t)n) < 0) log_warnf("control write to worker %d failed: %s", i, strerror(errno));
+}
+
+static void spawn(int i) {
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
+        log_errorf("socketpair: %s", strerror(errno));
+        return;
+    }
+    ticks[i] = worker_now_ms();
+    pid_t pid = fork();
+    if (pid < 0) {
+        log_errorf("fork: %s", strerror(errno));
+        close(sv[0]);
+        close(sv[1]);
+        return;
+    }
+    if (pid == 0) {
+        close(sv[0]);
+        close(sigpipe_fds[0]);
+        close(sigpipe_fds[1]);
+        if (inotify_fd >= 0) close(inotify_fd);
+        if (reserve_fd >= 0) close(reserve_fd);
+        for (int k = 0; k < nworkers; k++)
+            if (slots[k].ctl >= 0) close(slots[k].ctl);
+        signal(SIGHUP, SIG_DFL);
+        signal(SIGTERM, SIG_DFL);
+        signal(SIGINT, SIG_DFL);
+        signal(SIGCHLD, SIG_DFL);
+        worker_args_t a = {.id = i, .ctl_fd = sv[1], .host = config_str("HOST"), .port = port,
+                           .snapshot = snapshot_path, .generation = generation, .tick = &ticks[i]};
+        worker_run(&a);
+    }
+    close(sv[1]);
+    slots[i] = (slot_t){.pid = pid, .ctl = sv[0], .started_ms = worker_now_ms()};
+    log_infof("worker %d started (pid %d, generation %d)", i, (int)pid, generation);
+}
+
+/* ---- reload ---- */
+
+static void finish_reload(int ok) {
+    uint64_t now = worker_now_ms();
+    if (ok) {
+        unlink(snapshot_path);
+        snprintf(snapshot_path, sizeof snapshot_path, "%s", pending_path);
+        generation = pending_gen;
+        for (int i = 0; i < nworkers; i++) send_to(i, "commit %d %llu", generation, (unsigned long long)now);
+        log_infof("reload: generation %d is live", generation);
+    } else {
+        for (int i = 0; i < nworkers; i++)
+            send_to(i, "abort %d %llu %s", pending_gen, (unsigned long long)now, reload_error);
+        log_errorf("reload of generation %d failed, generation %d keeps serving: %s", pending_gen, generation,
+                   reload_error);
+        unlink(pending_path);
+    }
+    /* Later workers inherit the outcome through their forked memory. */
+    lua_host_set_reload_status(ok, (double)now, ok ? NULL : reload_error, ok ? (double)now : 0);
+    pending_gen = 0;
+}
+
+static void start_reload(void) {
+    if (pending_gen) {
+        reload_queued = 1;
+        return;
+    }
+    reload_queued = 0;
+    reload_error[0] = 0;
+    pending_gen = generation + 1;
+    reload_started_ms = worker_now_ms();
+    snprintf(pending_path, sizeof pending_path, "%s/gen-%d.snap", run_dir, pending_gen);
+    char err[1024];
+    if (snapshot_write(config_str("SCRIPTS_DIR"), config_str("FIXTURE_SCRIPTS"), getenv("CONFIG_DIR") ? getenv("CONFIG_DIR") : "config",
+                       pending_path, err, sizeof err) < 0) {
+        snprintf(reload_error, sizeof reload_error, "%s", err);
+        finish_reload(0);
+        return;
+    }
+    log_infof("reload: preparing generation %d", pending_gen);
+    for (int i = 0; i < nworkers; i++) {
+        slots[i].answered = 0;
+        send_to(i, "prepare %d %s", pending_gen, pending_path);
+    }
+}
+
+static void check_reload_done(void) {
+    if (!pending_gen) return;
+    for (int i = 0; i < nworkers; i++)
+        if (slots[i].pid > 0 && slots[i].ready && !slots[i].answered) {
+            if (worker_now_ms() - reload_started_ms < 60000) return;
+            snprintf(reload_error, sizeof reload_error, "worker %d did not answer the reload in time", i);
+            finish_reload(0);
+            return;
+        }
+    finish_reload(!reload_error[0]);
+}
+
+static void on_line(int i, char *line) {
+    int gen;
+    int off = 0;
+    if (strcmp(line, "ready") == 0) {
+        slots[i].ready = 1;
+        slots[i].answered = !pending_gen; /* a respawn during a reload is handled by "stale" */
+        return;
+    }
+    if (sscanf(line, "prepared %d", &gen) == 1 && gen == pending_gen) {
+        slots[i].answered = 1;
+    } else if (sscanf(line, "failed %d %n", &gen, &off) == 1 && off > 0) {
+        if (gen == pending_gen) {
+            slots[i].answered = 1;
+            if (!reload_error[0]) snprintf(reload_error, sizeof reload_error, "%s", line + off);
+        } else if (!slots[i].ready) {
+            log_errorf("worker %d failed to start: %s", i, line + off);
+            initial_failed = 1;
+            snprintf(reload_error, sizeof reload_error, "%s", line + off);
+        }
+    } else if (sscanf(line, "stale %d", &gen) == 1) {
+        log_warnf("worker %d missed generation %d, restarting it", i, gen);
+        kill(slots[i].pid, SIGTERM);
+    } else if (sscanf(line, "reload %d", &gen) == 1) {
+        start_reload();
+    }
+}
+
+static void read_ctl(int i) {
+    slot_t *s = &slots[i];
+    ssize_t n = read(s->ctl, s->buf + s->len, sizeof s->buf - 1 - s->len);
+    if (n <= 0) {
+        if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
+            close(s->ctl);
+            s->ctl = -1;
+        }
+        return;
+    }
+    s->len += (size_t)n;
+    s->buf[s->len] = 0;
+    char *nl;
+    while ((nl = memchr(s->buf, '\n', s->len))) {
+        *nl = 0;
+        on_line(i, s->buf);
+        size_t used = (size_t)(nl - s->buf) + 1;
+        memmove(s->buf, s->buf + used, s->len - used);
+        s->len -= used;
+    }
+    if (s->len == sizeof s->buf - 1) s->len = 0;
+}
+
+/* ---- children ---- */
+
+static void reap(void) {
+    int status;
+    pid_t pid;
+    while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+        for (int i = 0; i < nworkers; i++) {
+            if (slots[i].pid != pid) continue;
+            if (WIFSIGNALED(status))
+                log_warnf("worker %d (pid %d) was killed by signal %d", i, (int)pid, WTERMSIG(status));
+            else
+                log_infof("worker %d (pid %d) exited with status %d", i, (int)pid, WEXITSTATUS(status));
+            if (slots[i].ctl >= 0) close(slots[i].ctl);
+            int was_ready = slots[i].ready;
+            uint64_t age = worker_now_ms() - slots[i].started_ms;
+            slots[i] = (slot_t){.pid = 0, .ctl = -1};
+            if (stopping || initial_failed) break;
+            if (!was_ready && age < 1000) usleep(200000); /* crash loop: do not spin */
+            spawn(i);
+            write_workers_file();
+            break;
+        }
+    }
+}
+
+static void watchdog(void) {
+    uint64_t now = worker_now_ms(), limit = (uint64_t)(config_num("WATCHDOG_S") * 1000);
+    for (int i = 0; i < nworkers; i++) {
+        if (slots[i].pid <= 0) continue;
+        uint64_t t = ticks[i];
+        if (now > t && now - t > limit) {
+            log_errorf("watchdog: worker %d (pid %d) has not ticked for %llu ms, killing it", i, (int)slots[i].pid,
+                       (unsigned long long)(now - t));
+            kill(slots[i].pid, SIGKILL);
+            ticks[i] = now; /* one kill per stall */
+        }
+    }
+}
+
+/* ---- development file watcher: one inotify watch per folder ---- */
+
+static void watch_tree(const char *dir, int depth) {
+    if (inotify_add_watch(inotify_fd, dir, IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_CREATE | IN_DELETE) < 0)
+        return;
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    while (d && (e = readdir(d))) {
+        if (e->d_name[0] == '.') continue;
+        char sub[PATH_MAX];
+        struct stat st;
+        snprintf(sub, sizeof sub, "%s/%s", dir, e->d_name);
+        if (stat(sub, &st) == 0 && S_ISDIR(st.st_mode) && depth < 16) watch_tree(sub, depth + 1);
+    }
+    if (d) closedir(d);
+}
+
+static void rewatch(void) {
+    close(inotify_fd);
+    inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+    watch_tree(config_str("SCRIPTS_DIR"), 0);
+    if (*config_str("FIXTURE_SCRIPTS")) watch_tree(config_str("FIXTURE_SCRIPTS"), 0);
+}
+
+static void read_inotify(void) {
+    char buf[8192] __attribute__((aligned(__alignof__(struct inotify_event))));
+    ssize_t n;
+    int new_dir = 0;
+    while ((n = read(inotify_fd, buf, sizeof buf)) > 0) {
+        for (char *p = buf; p < buf + n;) {
+            struct inotify_event *ev = (struct inotify_event *)p;
+            if ((ev->mask & IN_ISDIR) && (ev->mask & (IN_CREATE | IN_MOVED_TO))) new_dir = 1;
+            p += sizeof *ev + ev->len;
+        }
+    }
+    if (new_dir) rewatch();
+    watch_deadline_ms = worker_now_ms() + (uint64_t)config_num("RELOAD_DEBOUNCE_MS");
+}
+
+/* ---- main loop ---- */
+
+static int setup_run_dir(void) {
+    snprintf(run_dir, sizeof run_dir, "%s/cchost-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+    if (!mkdtemp(run_dir)) return -1;
+    return 0;
+}
+
+static void cleanup_run_dir(void) {
+    unlink(snapshot_path);
+    if (pending_gen) unlink(pending_path);
+    rmdir(run_dir);
+}
+
+static int live_workers(void) {
+    int n = 0;
+    for (int i = 0; i < nworkers; i++) n += slots[i].pid > 0;
+    return n;
+}
+
+int master_run(void) {
+    log_init(config_str("LOG_LEVEL"), "master", -1);
+    nworkers = (int)config_num("WORKERS");
+    if (nworkers <= 0) nworkers = (int)sysconf(_SC_NPROCESSORS_ONLN);
+    if (nworkers <= 0) nworkers = 1;
+    if (nworkers > MAX_WORKERS) nworkers = MAX_WORKERS;
+
+    reserve_fd = worker_bind(config_str("HOST"), (int)config_num("PORT"), 0);
+    if (reserve_fd < 0) {
+        fprintf(stderr, "cchost: cannot bind %s:%d: %s\n", config_str("HOST"), (int)config_num("PORT"),
+                strerror(-reserve_fd));
+        return 1;
+    }
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    getsockname(reserve_fd, (struct sockaddr *)&ss, &sl);
+    port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                          : ((struct sockaddr_in *)&ss)->sin_port);
+
+    char err[1024];
+    generation = 1;
+    if (setup_run_dir() < 0) {
+        fprintf(stderr, "cchost: cannot create a run folder: %s\n", strerror(errno));
+        return 1;
+    }
+    snprintf(snapshot_path, sizeof snapshot_path, "%s/gen-1.snap", run_dir);
+    if (snapshot_write(config_str("SCRIPTS_DIR"), config_str("FIXTURE_SCRIPTS"),
+                       getenv("CONFIG_DIR") ? getenv("CONFIG_DIR") : "config", snapshot_path, err, sizeof err) < 0) {
+        fprintf(stderr, "cchost: %s\n", err);
+        cleanup_run_dir();
+        return 1;
+    }
+    ticks = mmap(NULL, sizeof(uint64_t) * MAX_WORKERS, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (ticks == MAP_FAILED || pipe2(sigpipe_fds, O_CLOEXEC | O_NONBLOCK) < 0) {
+        fprintf(stderr, "cchost: %s\n", strerror(errno));
+        return 1;
+    }
+    struct sigaction sa = {0};
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    sigaction(SIGHUP, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGCHLD, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    lua_host_set_reload_status(1, (double)worker_now_ms(), NULL, (double)worker_now_ms());
+
+    for (int i = 0; i < nworkers; i++) slots[i].ctl = -1;
+    for (int i = 0; i < nworkers; i++) spawn(i);
+    write_workers_file();
+    if (config_bool("RELOAD_WATCH")) rewatch();
+
+    int announced = 0;
+    uint64_t start = worker_now_ms();
+    for (;;) {
+        struct pollfd pfd[MAX_WORKERS + 2];
+        int map[MAX_WORKERS + 2], n = 0;
+        pfd[n] = (struct pollfd){.fd = sigpipe_fds[0], .events = POLLIN};
+        map[n++] = -1;
+        if (inotify_fd >= 0) {
+            pfd[n] = (struct pollfd){.fd = inotify_fd, .events = POLLIN};
+            map[n++] = -2;
+        }
+        for (int i = 0; i < nworkers; i++)
+            if (slots[i].ctl >= 0) {
+                pfd[n] = (struct pollfd){.fd = slots[i].ctl, .events = POLLIN};
+                map[n++] = i;
+            }
+        int rc = poll(pfd, (nfds_t)n, 100);
+        if (rc < 0 && errno != EINTR) break;
+        for (int k = 0; rc > 0 && k < n; k++) {
+            if (!(pfd[k].revents & (POLLIN | POLLHUP | POLLERR))) continue;
+            if (map[k] == -1) {
+                unsigned char sig;
+                while (read(sigpipe_fds[0], &sig, 1) == 1) {
+                    if (sig == SIGCHLD) {
+                        reap();
+                    } else if (sig == SIGHUP) {
+                        if (!stopping) start_reload();
+                    } else if (sig == SIGTERM || sig == SIGINT) {
+                        if (stopping) { /* second request: stop waiting */
+                            for (int i = 0; i < nworkers; i++)
+                                if (slots[i].pid > 0) kill(slots[i].pid, SIGKILL);
+                        } else {
+                            stopping = 1;
+                            log_infof("stopping: draining %d workers", live_workers());
+                            close(reserve_fd);
+                            reserve_fd = -1;
+                            for (int i = 0; i < nworkers; i++)
+                                if (slots[i].pid > 0) kill(slots[i].pid, SIGTERM);
+                        }
+                    }
+                }
+            } else if (map[k] == -2) {
+                read_inotify();
+            } else {
+                read_ctl(map[k]);
+            }
+        }
+        reap();
+        if (initial_failed) {
+            fprintf(stderr, "cchost: cannot start: %s\n", reload_error);
+            for (int i = 0; i < nworkers; i++)
+                if (slots[i].pid > 0) kill(slots[i].pid, SIGKILL);
+            while (wait(NULL) > 0) {
+            }
+            cleanup_run_dir();
+            return 1;
+        }
+        if (stopping && live_workers() == 0) break;
+        if (!announced) {
+            int ready = 0;
+            for (int i = 0; i < nworkers; i++) ready += slots[i].ready;
+            if (ready == nworkers) {
+                char text[32];
+                snprintf(text, sizeof text, "%d\n", port);
+                write_file(config_str("READY_FILE"), text);
+                log_infof("serving on %s:%d with %d workers (generation %d)", config_str("HOST"), port, nworkers,
+                          generation);
+                announced = 1;
+            } else if (worker_now_ms() - start > 60000) {
+                fprintf(stderr, "cchost: workers did not become ready\n");
+                stopping = 1;
+                for (int i = 0; i < nworkers; i++)
+                    if (slots[i].pid > 0) kill(slots[i].pid, SIGKILL);
+            }
+        }
+        if (!stopping) {
+            watchdog();
+            check_reload_done();
+            if (!pending_gen && reload_queued) start_reload();
+            if (watch_deadline_ms && worker_now_ms() >= watch_deadline_ms) {
+                watch_deadline_ms = 0;
+                start_reload();
+            }
+        }
+    }
+    cleanup_run_dir();
+    log_infof("stopped");
+    return 0;
+}

@@ -1,0 +1,371 @@
+/* vm.c - the worker's LuaJIT VM: script generations and request coroutines.
+ *
+ * A generation is built by scripts/host/loader.lua (run with the full Lua
+ * library, since it builds the sandbox the other scripts run in) from a
+ * snapshot table {name = source}; it returns {routes = {{method, path}…},
+ * dispatch = function(route_index, req) -> status, body, header_block,
+ * user_id}. The C side turns the route list into a router_t, and on commit
+ * swaps the current generation pointer. Requests hold a reference to their
+ * generation, so an old one lives until its last request finishes.
+ *
+ * Coroutines come from a pool: a coroutine that finished cleanly is reused
+ * (LuaJIT allows lua_resume on a dead-but-OK thread with a fresh function);
+ * one that failed is dropped. A registry table maps each running coroutine
+ * to its task so vm_resume() and host functions can find it. */
+#include "vm.h"
+
+#include <lauxlib.h>
+#include <lualib.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "json.h"
+#include "log.h"
+#include "lua_crypto.h"
+#include "lua_host.h"
+#include "router.h"
+#include "snapshot.h"
+
+typedef struct vm_gen {
+    int id;
+    int table_ref;    /* the generation table */
+    int dispatch_ref; /* its dispatch function */
+    router_t *router;
+    int users; /* current pointer + in-flight tasks */
+} vm_gen_t;
+
+typedef struct vm_task {
+    lua_State *co;
+    int co_ref;
+    vm_gen_t *gen;
+    http_request_t *req;
+} vm_task_t;
+
+#define POOL_MAX 256
+
+static lua_State *L;
+static uv_loop_t *loop;
+static int worker;
+static vm_gen_t *current, *pending;
+static int pool_refs[POOL_MAX];
+static lua_State *pool_cos[POOL_MAX];
+static int pool_len;
+static char task_key; /* registry table: thread -> lightuserdata task */
+
+uv_loop_t *vm_loop(void) { return loop; }
+int vm_generation(void) { return current ? current->id : 0; }
+
+static void gen_release(vm_gen_t *g) {
+    if (!g || --g->users > 0) return;
+    luaL_unref(L, LUA_REGISTRYINDEX, g->table_ref);
+    luaL_unref(L, LUA_REGISTRYINDEX, g->dispatch_ref);
+    router_free(g->router);
+    free(g);
+    lua_gc(L, LUA_GCSTEP, 0);
+}
+
+static vm_task_t *task_of(lua_State *co) {
+    lua_pushlightuserdata(L, &task_key);
+    lua_rawget(L, LUA_REGISTRYINDEX);
+    lua_pushthread(co);
+    lua_xmove(co, L, 1);
+    lua_rawget(L, -2);
+    vm_task_t *t = lua_touserdata(L, -1);
+    lua_pop(L, 2);
+    return t;
+}
+
+static void task_bind(lua_State *co, vm_task_t *t) {
+    lua_pushlightuserdata(L, &task_key);
+    lua_rawget(L, LUA_REGISTRYINDEX);
+    lua_pushthread(co);
+    lua_xmove(co, L, 1);
+    if (t) lua_pushlightuserdata(L, t);
+    else lua_pushnil(L);
+    lua_rawset(L, -3);
+    lua_pop(L, 1);
+}
+
+const char *vm_request_id(lua_State *co) {
+    vm_task_t *t = task_of(co);
+    return t && t->req ? t->req->request_id : NULL;
+}
+
+static lua_State *co_get(int *ref) {
+    if (pool_len > 0) {
+        pool_len--;
+        *ref = pool_refs[pool_len];
+        return pool_cos[pool_len];
+    }
+    lua_State *co = lua_newthread(L);
+    *ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    return co;
+}
+
+static void co_put(lua_State *co, int ref, int reusable) {
+    task_bind(co, NULL);
+    if (reusable && pool_len < POOL_MAX) {
+        lua_settop(co, 0);
+        pool_cos[pool_len] = co;
+        pool_refs[pool_len++] = ref;
+    } else {
+        luaL_unref(L, LUA_REGISTRYINDEX, ref);
+    }
+}
+
+int vm_suspend(lua_State *co) {
+    if (co == L || !task_of(co)) return luaL_error(co, "attempt to wait outside a request or timer coroutine");
+    return lua_yield(co, 0);
+}
+
+static void task_finish(vm_task_t *t, int rc) {
+    lua_State *co = t->co;
+    http_request_t *r = t->req;
+    if (rc == 0 && lua_type(co, 1) == LUA_TNUMBER && lua_type(co, 2) == LUA_TSTRING) {
+        size_t blen = 0, hlen = 0;
+        const char *body = lua_tolstring(co, 2, &blen);
+        const char *hdrs = lua_type(co, 3) == LUA_TSTRING ? lua_tolstring(co, 3, &hlen) : NULL;
+        const char *user = lua_type(co, 4) == LUA_TSTRING || lua_type(co, 4) == LUA_TNUMBER ? lua_tostring(co, 4) : NULL;
+        http_respond(r, (int)lua_tointeger(co, 1), hdrs, hlen, body, blen, user);
+    } else {
+        const char *msg = rc ? lua_tostring(co, -1) : "dispatch returned no status and body";
+        log_errorf("request %s: %s", r->request_id, msg ? msg : "(error object is not a string)");
+        char body[160];
+        int n = snprintf(body, sizeof body, "{\"detail\":\"Internal Server Error\",\"request_id\":\"%s\"}", r->request_id);
+        http_respond(r, 500, NULL, 0, body, (size_t)n, NULL);
+    }
+    co_put(co, t->co_ref, rc == 0);
+    gen_release(t->gen);
+    free(t);
+}
+
+void vm_resume(lua_State *co, int nargs) {
+    vm_task_t *t = task_of(co);
+    int rc = lua_resume(co, nargs);
+    if (rc == LUA_YIELD) return;
+    if (t) task_finish(t, rc);
+}
+
+/* Pushes the request as a table: method, path, query, headers, body,
+ * params, request_id, remote_addr, head. */
+static int push_request(lua_State *co, http_request_t *r, const router_match_t *m) {
+    lua_createtable(co, 0, 10);
+    lua_pushlstring(co, r->method, r->method_len);
+    lua_setfield(co, -2, "method");
+    lua_pushlstring(co, r->path, r->path_len);
+    lua_setfield(co, -2, "path");
+    lua_pushlstring(co, r->query, r->query_len);
+    lua_setfield(co, -2, "query");
+    lua_createtable(co, 0, r->nheaders);
+    for (int i = 0; i < r->nheaders; i++) {
+        lua_pushlstring(co, r->headers[i].name, r->headers[i].name_len);
+        lua_pushvalue(co, -1);
+        lua_rawget(co, -3);
+        if (lua_isstring(co, -1)) { /* repeated header: join as one list */
+            lua_pushliteral(co, ", ");
+            lua_pushlstring(co, r->headers[i].value, r->headers[i].value_len);
+            lua_concat(co, 3);
+        } else {
+            lua_pop(co, 1);
+            lua_pushlstring(co, r->headers[i].value, r->headers[i].value_len);
+        }
+        lua_rawset(co, -3);
+    }
+    lua_setfield(co, -2, "headers");
+    if (r->body_len) {
+        lua_pushlstring(co, r->body, r->body_len);
+        lua_setfield(co, -2, "body");
+    }
+    lua_createtable(co, 0, m->nparams);
+    for (int i = 0; i < m->nparams; i++) {
+        char val[1024];
+        size_t vlen = 0;
+        if (m->params[i].value_len > sizeof val || router_unescape(m->params[i].value, m->params[i].value_len, val, &vlen) < 0)
+            return -1;
+        lua_pushlstring(co, m->params[i].name, m->params[i].name_len);
+        lua_pushlstring(co, val, vlen);
+        lua_rawset(co, -3);
+    }
+    lua_setfield(co, -2, "params");
+    lua_pushstring(co, r->request_id);
+    lua_setfield(co, -2, "request_id");
+    lua_pushstring(co, r->remote_addr);
+    lua_setfield(co, -2, "remote_addr");
+    lua_pushboolean(co, r->is_head);
+    lua_setfield(co, -2, "head");
+    return 0;
+}
+
+void vm_handle_request(http_request_t *r) {
+    vm_gen_t *g = current;
+    router_match_t m;
+    if (!g) {
+        http_respond_detail(r, 503, "Service temporarily unavailable", NULL);
+        return;
+    }
+    router_match(g->router, r->method, r->method_len, r->path, r->path_len, &m);
+    if (m.status == ROUTER_NOT_FOUND) {
+        http_respond_detail(r, 404, "Not Found", NULL);
+        return;
+    }
+    if (m.status == ROUTER_METHOD_NOT_ALLOWED) {
+        char allow[128];
+        snprintf(allow, sizeof allow, "Allow: %s\r\n", m.allow);
+        http_respond_detail(r, 405, "Method Not Allowed", allow);
+        return;
+    }
+    vm_task_t *t = calloc(1, sizeof *t);
+    if (!t) {
+        http_respond_detail(r, 503, "Service temporarily unavailable", NULL);
+        return;
+    }
+    t->req = r;
+    t->gen = g;
+    g->users++;
+    t->co = co_get(&t->co_ref);
+    task_bind(t->co, t);
+    lua_rawgeti(t->co, LUA_REGISTRYINDEX, g->dispatch_ref);
+    lua_pushinteger(t->co, m.route_id);
+    if (push_request(t->co, r, &m) < 0) {
+        lua_settop(t->co, 0);
+        co_put(t->co, t->co_ref, 1);
+        gen_release(g);
+        free(t);
+        http_respond_detail(r, 404, "Not Found", NULL);
+        return;
+    }
+    vm_resume(t->co, 2);
+}
+
+static int traceback(lua_State *l) {
+    const char *msg = lua_tostring(l, 1);
+    luaL_traceback(l, l, msg ? msg : "(non-string error)", 1);
+    return 1;
+}
+
+int vm_prepare(const char *snap, size_t len, int gen, char *err, size_t errlen) {
+    vm_abort(pending ? pending->id : 0);
+    int top = lua_gettop(L);
+    lua_pushcfunction(L, traceback);
+    /* files table */
+    lua_newtable(L);
+    size_t pos = 0;
+    const char *name, *data, *loader = NULL;
+    size_t nlen, dlen, loader_len = 0;
+    int rc;
+    while ((rc = snapshot_next(snap, len, &pos, &name, &nlen, &data, &dlen)) == 1) {
+        lua_pushlstring(L, name, nlen);
+        lua_pushlstring(L, data, dlen);
+        lua_rawset(L, -3);
+        if (nlen == 15 && memcmp(name, "host/loader.lua", 15) == 0) loader = data, loader_len = dlen;
+    }
+    if (rc < 0 || !loader) {
+        snprintf(err, errlen, rc < 0 ? "snapshot is malformed" : "scripts/host/loader.lua is missing");
+        lua_settop(L, top);
+        return -1;
+    }
+    if (luaL_loadbuffer(L, loader, loader_len, "@scripts/host/loader.lua")) {
+        snprintf(err, errlen, "%s", lua_tostring(L, -1));
+        lua_settop(L, top);
+        return -1;
+    }
+    lua_insert(L, -2); /* loader, files */
+    lua_createtable(L, 0, 4);
+    lua_pushinteger(L, gen);
+    lua_setfield(L, -2, "generation");
+    lua_pushinteger(L, worker);
+    lua_setfield(L, -2, "worker");
+    if (lua_pcall(L, 2, 1, top + 1) || !lua_istable(L, -1)) {
+        snprintf(err, errlen, "%s", lua_isstring(L, -1) ? lua_tostring(L, -1) : "loader did not return a table");
+        log_errorf("generation %d failed to load: %s", gen, err);
+        char *tb = strstr(err, "\nstack traceback:"); /* the reported error is file:line: message */
+        if (tb) *tb = 0;
+        lua_settop(L, top);
+        return -1;
+    }
+    vm_gen_t *g = calloc(1, sizeof *g);
+    g->id = gen;
+    g->router = router_new();
+    lua_getfield(L, -1, "routes");
+    int n = lua_istable(L, -1) ? (int)lua_objlen(L, -1) : 0;
+    for (int i = 1; i <= n; i++) {
+        lua_rawgeti(L, -1, i);
+        lua_getfield(L, -1, "method");
+        lua_getfield(L, -2, "path");
+        const char *method = lua_tostring(L, -2), *path = lua_tostring(L, -1);
+        int e = method && path ? router_add(g->router, method, path, i) : ROUTER_EPATTERN;
+        if (e < 0) {
+            snprintf(err, errlen, "route %s %s: %s", method ? method : "?", path ? path : "?", router_strerror(e));
+            router_free(g->router);
+            free(g);
+            lua_settop(L, top);
+            return -1;
+        }
+        lua_pop(L, 3);
+    }
+    lua_pop(L, 1);
+    lua_getfield(L, -1, "dispatch");
+    if (!lua_isfunction(L, -1)) {
+        snprintf(err, errlen, "loader returned no dispatch function");
+        router_free(g->router);
+        free(g);
+        lua_settop(L, top);
+        return -1;
+    }
+    g->dispatch_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    g->table_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    g->users = 1;
+    pending = g;
+    lua_settop(L, top);
+    return 0;
+}
+
+int vm_commit(int gen) {
+    if (!pending || pending->id != gen) return -1;
+    vm_gen_t *old = current;
+    current = pending;
+    pending = NULL;
+    lua_host_set_generation(gen);
+    gen_release(old);
+    return 0;
+}
+
+void vm_abort(int gen) {
+    if (pending && pending->id == gen) {
+        gen_release(pending);
+        pending = NULL;
+    }
+}
+
+void vm_set_reload_status(int ok, double at_ms, const char *error, double loaded_at_ms) {
+    lua_host_set_reload_status(ok, at_ms, error, loaded_at_ms);
+}
+
+static void preload(const char *name, lua_CFunction fn) {
+    lua_getglobal(L, "package");
+    lua_getfield(L, -1, "preload");
+    lua_pushcfunction(L, fn);
+    lua_setfield(L, -2, name);
+    lua_pop(L, 2);
+}
+
+int vm_init(uv_loop_t *l, int worker_id, char *err, size_t errlen) {
+    loop = l;
+    worker = worker_id;
+    L = luaL_newstate();
+    if (!L) return snprintf(err, errlen, "cannot create the Lua state"), -1;
+    luaL_openlibs(L);
+    lua_pushlightuserdata(L, &task_key);
+    lua_newtable(L);
+    lua_newtable(L); /* weak keys: a dropped coroutine frees its entry */
+    lua_pushliteral(L, "k");
+    lua_setfield(L, -2, "__mode");
+    lua_setmetatable(L, -2);
+    lua_rawset(L, LUA_REGISTRYINDEX);
+    preload("cc.json", luaopen_cc_json);
+    preload("cc.crypto", luaopen_cc_crypto);
+    preload("cc.jwt", luaopen_cc_jwt);
+    preload("cc.host", luaopen_cc_host);
+    return 0;
+}

@@ -1,0 +1,60 @@
+/* vm.h - the worker's LuaJIT VM: script generations and request coroutines.
+ *
+ * One lua_State per worker. A generation is everything one load of scripts/
+ * produced (route table, handlers, game configs); requests run on the
+ * generation that was current when they arrived, so a reload never changes a
+ * request half-way. Every Lua entry point that may wait runs in a coroutine
+ * from a pool. A host function that starts I/O calls vm_suspend() and returns
+ * its value; the libuv/libpq/hiredis completion callback later pushes its
+ * results on that coroutine and calls vm_resume() from the loop, never from
+ * inside another lua_resume (the OpenResty cosocket rule). */
+#ifndef CCHOST_VM_H
+#define CCHOST_VM_H
+
+#include <lua.h>
+#include <stddef.h>
+#include <uv.h>
+
+#include "http.h"
+
+/* Creates the VM of this worker on loop. 0, or -1 with a message. */
+int vm_init(uv_loop_t *loop, int worker_id, char *err, size_t errlen);
+
+/* The worker's loop. Valid after vm_init(). */
+uv_loop_t *vm_loop(void);
+
+/* Suspends the running coroutine L until vm_resume(L, n) is called. Call it
+ * as the last statement of a lua_CFunction: `return vm_suspend(L);`. Raises a
+ * Lua error when L cannot yield (the main thread, or load-time code). */
+int vm_suspend(lua_State *L);
+
+/* Resumes co with the top nargs values of co's stack as the results of the
+ * host call that suspended it. Must be called from a loop callback. When the
+ * coroutine finishes or fails, its owner's completion callback runs. */
+void vm_resume(lua_State *co, int nargs);
+
+/* Request id of the request that coroutine L serves, or NULL. */
+const char *vm_request_id(lua_State *L);
+
+/* Builds generation gen from a snapshot (the format of snapshot.h) as the
+ * pending one, without serving it. 0, or -1 with "file:line: message". */
+int vm_prepare(const char *snapshot, size_t len, int gen, char *err, size_t errlen);
+
+/* Makes the pending generation gen current (new requests use it; in-flight
+ * ones finish on theirs). Returns -1 if gen is not the pending one. */
+int vm_commit(int gen);
+
+/* Drops the pending generation gen, if any. */
+void vm_abort(int gen);
+
+/* Reload bookkeeping shown by /health and the admin endpoint. at is epoch
+ * milliseconds; error NULL on success. */
+void vm_set_reload_status(int ok, double at_ms, const char *error, double loaded_at_ms);
+
+/* The http_handler_fn of the worker: routes and runs a request. */
+void vm_handle_request(http_request_t *req);
+
+/* Generation currently served (0 before the first commit). */
+int vm_generation(void);
+
+#endif

@@ -1,0 +1,266 @@
+/* worker.c - one worker process: loop, listener, VM, control channel.
+ *
+ * Control messages from the master (one line each):
+ *   prepare <gen> <snapshot path>   build the generation, answer
+ *                                   "prepared <gen>" or "failed <gen> <error>"
+ *   commit <gen> <loaded_at_ms>     switch to it ("committed <gen>" or
+ *                                   "stale <gen>" when it was not prepared)
+ *   abort <gen> <at_ms> <error>     drop it and record the failed reload
+ * The worker sends "ready" once it serves. SIGTERM drains: the listener
+ * closes, idle connections close, in-flight requests finish (up to
+ * DRAIN_TIMEOUT_S), then the process exits 0. */
+#include "worker.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "config.h"
+#include "crypto.h"
+#include "http.h"
+#include "log.h"
+#include "lua_crypto.h"
+#include "snapshot.h"
+#include "vm.h"
+
+static uv_loop_t *loop;
+static uv_tcp_t listener;
+static uv_pipe_t ctl;
+static uv_timer_t tick_timer, drain_timer;
+static uv_signal_t sigterm, sighup, sigint;
+static const worker_args_t *args;
+static char ctlbuf[8192];
+static size_t ctllen;
+static int draining;
+static uint64_t drain_deadline;
+
+uint64_t worker_now_ms(void) {
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    return (uint64_t)tv.tv_sec * 1000u + (uint64_t)tv.tv_usec / 1000u;
+}
+
+int worker_bind(const char *host, int port, int listen_now) {
+    struct sockaddr_storage ss;
+    socklen_t sl;
+    memset(&ss, 0, sizeof ss);
+    struct sockaddr_in *a4 = (struct sockaddr_in *)&ss;
+    struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&ss;
+    if (inet_pton(AF_INET, host, &a4->sin_addr) == 1) {
+        a4->sin_family = AF_INET;
+        a4->sin_port = htons((uint16_t)port);
+        sl = sizeof *a4;
+    } else if (inet_pton(AF_INET6, host, &a6->sin6_addr) == 1) {
+        a6->sin6_family = AF_INET6;
+        a6->sin6_port = htons((uint16_t)port);
+        sl = sizeof *a6;
+    } else {
+        return -EINVAL;
+    }
+    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0) return -errno;
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) < 0 || bind(fd, (struct sockaddr *)&ss, sl) < 0 ||
+        (listen_now && listen(fd, 511) < 0)) {
+        int e = errno;
+        close(fd);
+        return -e;
+    }
+    return fd;
+}
+
+static void ctl_send(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void ctl_send(const char *fmt, ...) {
+    char line[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(line, sizeof line - 1, fmt, ap);
+    va_end(ap);
+    if (n < 0) return;
+    if (n > (int)sizeof line - 2) n = (int)sizeof line - 2;
+    for (int i = 0; i < n; i++)
+        if (line[i] == '\n') line[i] = ' ';
+    line[n++] = '\n';
+    /* Blocking write on a socketpair: short lines, the master always reads. */
+    ssize_t w = write(args->ctl_fd, line, (size_t)n);
+    (void)w;
+}
+
+static void on_tick(uv_timer_t *t) {
+    (void)t;
+    *args->tick = worker_now_ms();
+}
+
+static void on_connection(uv_stream_t *server, int status) {
+    if (status < 0) return;
+    http_accept(server);
+}
+
+static void on_drain_check(uv_timer_t *t) {
+    (void)t;
+    if (http_requests_in_flight() == 0 || worker_now_ms() >= drain_deadline) {
+        log_infof("worker drained (%d in flight), exiting", http_requests_in_flight());
+        exit(0);
+    }
+    http_drain();
+}
+
+static void start_drain(void) {
+    if (draining) return;
+    draining = 1;
+    drain_deadline = worker_now_ms() + (uint64_t)(config_num("DRAIN_TIMEOUT_S") * 1000);
+    uv_close((uv_handle_t *)&listener, NULL);
+    http_drain();
+    uv_timer_start(&drain_timer, on_drain_check, 0, 20);
+}
+
+static void on_signal(uv_signal_t *s, int signum) {
+    (void)s;
+    if (signum == SIGTERM) start_drain();
+    /* SIGINT from a terminal reaches the whole process group: the master
+     * turns it into an orderly SIGTERM, so workers ignore it. SIGHUP is the
+     * master's to coordinate. */
+}
+
+/* Reads a snapshot on the thread pool, then builds the generation on the
+ * loop (Lua is single-threaded). */
+typedef struct {
+    uv_work_t work;
+    int gen;
+    char path[1024];
+    char *buf;
+    size_t len;
+    char err[1024];
+    int rc;
+} prepare_job_t;
+
+static void prepare_read(uv_work_t *w) {
+    prepare_job_t *j = w->data;
+    j->rc = snapshot_read(j->path, &j->buf, &j->len, j->err, sizeof j->err);
+}
+
+static void prepare_done(uv_work_t *w, int status) {
+    prepare_job_t *j = w->data;
+    (void)status;
+    if (j->rc == 0) j->rc = vm_prepare(j->buf, j->len, j->gen, j->err, sizeof j->err);
+    if (j->rc == 0) ctl_send("prepared %d", j->gen);
+    else ctl_send("failed %d %s", j->gen, j->err);
+    free(j->buf);
+    free(j);
+}
+
+static void handle_ctl_line(char *line) {
+    int gen = 0, off = 0;
+    double at = 0;
+    char path[1024];
+    if (sscanf(line, "prepare %d %1023s", &gen, path) == 2) {
+        prepare_job_t *j = calloc(1, sizeof *j);
+        j->gen = gen;
+        snprintf(j->path, sizeof j->path, "%s", path);
+        j->work.data = j;
+        uv_queue_work(loop, &j->work, prepare_read, prepare_done);
+    } else if (sscanf(line, "commit %d %lf", &gen, &at) == 2) {
+        if (vm_commit(gen) == 0) {
+            vm_set_reload_status(1, at, NULL, at);
+            ctl_send("committed %d", gen);
+        } else {
+            ctl_send("stale %d", gen);
+        }
+    } else if (sscanf(line, "abort %d %lf %n", &gen, &at, &off) == 2 && off > 0) {
+        vm_abort(gen);
+        vm_set_reload_status(0, at, line + off, 0);
+    } else {
+        log_warnf("worker: unknown control message '%s'", line);
+    }
+}
+
+static void on_ctl_alloc(uv_handle_t *h, size_t s, uv_buf_t *b) {
+    (void)h, (void)s;
+    *b = uv_buf_init(ctlbuf + ctllen, (unsigned)(sizeof ctlbuf - 1 - ctllen));
+}
+
+static void on_ctl_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b) {
+    (void)s, (void)b;
+    if (n < 0) { /* the master is gone: stop serving */
+        start_drain();
+        return;
+    }
+    ctllen += (size_t)n;
+    ctlbuf[ctllen] = 0;
+    char *nl;
+    while ((nl = memchr(ctlbuf, '\n', ctllen))) {
+        *nl = 0;
+        handle_ctl_line(ctlbuf);
+        size_t used = (size_t)(nl - ctlbuf) + 1;
+        memmove(ctlbuf, ctlbuf + used, ctllen - used);
+        ctllen -= used;
+    }
+    if (ctllen == sizeof ctlbuf - 1) ctllen = 0; /* a runaway line: drop it */
+}
+
+void worker_run(const worker_args_t *a) {
+    args = a;
+    char err[2048];
+    log_init(config_str("LOG_LEVEL"), "worker", a->id);
+    signal(SIGPIPE, SIG_IGN);
+    loop = uv_default_loop();
+    *a->tick = worker_now_ms();
+    const char *secret = config_str("JWT_SECRET_KEY");
+    if (crypto_init() < 0) {
+        ctl_send("failed %d crypto initialisation failed", a->generation);
+        exit(3);
+    }
+    lua_jwt_set_secret((const unsigned char *)secret, strlen(secret));
+    char *snap = NULL;
+    size_t snaplen = 0;
+    if (vm_init(loop, a->id, err, sizeof err) < 0 || snapshot_read(a->snapshot, &snap, &snaplen, err, sizeof err) < 0 ||
+        vm_prepare(snap, snaplen, a->generation, err, sizeof err) < 0 || vm_commit(a->generation) < 0) {
+        ctl_send("failed %d %s", a->generation, err);
+        log_errorf("worker %d cannot load generation %d: %s", a->id, a->generation, err);
+        exit(3);
+    }
+    free(snap);
+    http_options_t ho = {
+        .max_header_bytes = (size_t)config_num("MAX_HEADER_BYTES"),
+        .max_body_bytes = (size_t)config_num("MAX_BODY_BYTES"),
+        .header_timeout_ms = (uint64_t)(config_num("HEADER_TIMEOUT_S") * 1000),
+        .keepalive_timeout_ms = (uint64_t)(config_num("KEEPALIVE_TIMEOUT_S") * 1000),
+        .max_connections = (int)config_num("MAX_CONNECTIONS"),
+        .cors_origins = config_str("CORS_ORIGINS"),
+        .worker_id = a->id,
+        .access_log = 1,
+    };
+    http_init(loop, &ho, vm_handle_request);
+    int fd = worker_bind(a->host, a->port, 0);
+    if (fd < 0 || uv_tcp_init(loop, &listener) < 0 || uv_tcp_open(&listener, fd) < 0 ||
+        uv_listen((uv_stream_t *)&listener, 511, on_connection) < 0) {
+        ctl_send("failed %d cannot listen on %s:%d: %s", a->generation, a->host, a->port,
+                 fd < 0 ? strerror(-fd) : "uv_listen failed");
+        exit(3);
+    }
+    uv_timer_init(loop, &tick_timer);
+    uv_timer_start(&tick_timer, on_tick, 100, 100);
+    uv_timer_init(loop, &drain_timer);
+    uv_signal_init(loop, &sigterm);
+    uv_signal_start(&sigterm, on_signal, SIGTERM);
+    uv_signal_init(loop, &sigint);
+    uv_signal_start(&sigint, on_signal, SIGINT);
+    uv_signal_init(loop, &sighup);
+    uv_signal_start(&sighup, on_signal, SIGHUP);
+    uv_pipe_init(loop, &ctl, 0);
+    uv_pipe_open(&ctl, a->ctl_fd);
+    uv_read_start((uv_stream_t *)&ctl, on_ctl_alloc, on_ctl_read);
+    ctl_send("ready");
+    uv_run(loop, UV_RUN_DEFAULT);
+    exit(0);
+}

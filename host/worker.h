@@ -1,0 +1,31 @@
+/* worker.h - one worker process: loop, listener, VM, control channel.
+ *
+ * Forked by the master. Talks to it over a socketpair with one-line text
+ * messages (see master.c for the protocol) and proves it is alive by writing
+ * its loop's tick time into the shared watchdog slot. */
+#ifndef CCHOST_WORKER_H
+#define CCHOST_WORKER_H
+
+#include <stdint.h>
+
+typedef struct {
+    int id;                 /* slot 0..N-1 */
+    int ctl_fd;             /* socketpair end */
+    const char *host;       /* bind address */
+    int port;               /* resolved port, shared via SO_REUSEPORT */
+    const char *snapshot;   /* current generation's snapshot */
+    int generation;
+    volatile uint64_t *tick; /* shared watchdog slot, epoch ms */
+} worker_args_t;
+
+/* Runs the worker until it is told to stop; never returns (exits). */
+void worker_run(const worker_args_t *args) __attribute__((noreturn));
+
+/* Opens a TCP socket with SO_REUSEADDR and SO_REUSEPORT bound to host:port.
+ * listen_now: also listen. Returns the fd or a negative errno. */
+int worker_bind(const char *host, int port, int listen_now);
+
+/* Epoch milliseconds. */
+uint64_t worker_now_ms(void);
+
+#endif

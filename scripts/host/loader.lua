@@ -1,0 +1,264 @@
+--[[ loader.lua - builds one generation of the scripts.
+
+Called by the C host (vm.c) with the snapshot of every script file
+({["routes/system.lua"] = source, …}) and {generation, worker}. It is the only
+Lua that runs with the full standard library: it builds the sandbox every
+other script runs in, loads every route file, runs every game's self-check,
+and returns {routes = {{method, path}…}, dispatch = fn}. Any error fails the
+whole generation, so a reload is all or nothing.
+
+The sandbox: no io, os.execute, ffi, load, loadstring, dofile, loadfile,
+coroutine or debug; reading or writing an undeclared global raises an error
+naming it. Modules are loaded only from the snapshot (never from disk), so
+all workers run exactly the same bytes.
+]]
+
+local files, opts = ...
+
+local cc = require "cc.host"
+local json = require "cc.json"
+local crypto = require "cc.crypto"
+local jwt = require "cc.jwt"
+local dispatch_mod -- set below
+
+local generation = opts.generation
+
+-- Every module of this generation, by name.
+local loaded = {}
+local loading = {}
+
+local sandbox_require
+
+-- Builds the environment scripts run in. One table per generation: scripts
+-- cannot share state through globals anyway (writing one is an error).
+local function make_env()
+  local function copy(t)
+    local c = {}
+    for k, v in pairs(t) do c[k] = v end
+    return c
+  end
+  local env = {
+    assert = assert, error = error, ipairs = ipairs, next = next, pairs = pairs,
+    pcall = pcall, select = select, tonumber = tonumber, tostring = tostring,
+    type = type, unpack = unpack, xpcall = xpcall, rawequal = rawequal,
+    rawget = rawget, rawset = rawset, setmetatable = setmetatable,
+    getmetatable = getmetatable,
+    string = copy(string), table = copy(table), math = copy(math), bit = copy(bit),
+    os = { time = os.time, clock = os.clock, date = os.date, difftime = os.difftime },
+    require = function(name) return sandbox_require(name) end,
+  }
+  env._G = env
+  return setmetatable(env, {
+    __newindex = function(_, k)
+      error("assignment to undeclared global '" .. tostring(k) .. "'", 2)
+    end,
+    __index = function(_, k)
+      error("read of undeclared global '" .. tostring(k) .. "'", 2)
+    end,
+  })
+end
+
+local env = make_env()
+
+local function iso_time(ms)
+  ms = ms or cc.now_ms()
+  local sec = math.floor(ms / 1000)
+  return os.date("!%Y-%m-%dT%H:%M:%S", sec) .. string.format(".%03dZ", ms - sec * 1000)
+end
+
+-- HTTP errors raised by scripts: host.error(status, detail [, headers]).
+local HttpError = {}
+HttpError.__index = HttpError
+HttpError.__tostring = function(e) return "HTTP " .. e.status .. ": " .. tostring(e.detail) end
+
+local authenticator
+
+local host = {
+  generation = generation,
+  worker = opts.worker,
+  log = {},
+  time = {
+    now = cc.now, now_ms = cc.now_ms, monotonic_ms = cc.monotonic_ms,
+    sleep = cc.sleep, iso = iso_time,
+  },
+  config = { get = cc.config, is_production = cc.is_production },
+  crypto = crypto,
+  jwt = {
+    -- sign(claims) -> token
+    sign = function(claims) return jwt.sign(assert(json.encode(claims))) end,
+    -- verify(token) -> claims | nil, "invalid" | nil, "expired", claims
+    verify = function(token)
+      local text, err, expired = jwt.verify(token)
+      if text then return json.decode(text) end
+      return nil, err, expired and json.decode(expired) or nil
+    end,
+  },
+  scripts = {
+    status = function()
+      local s = cc.scripts_status()
+      return {
+        generation = s.generation,
+        loaded_at = iso_time(s.loaded_at_ms),
+        last_reload = {
+          ok = s.last_reload.ok,
+          at = iso_time(s.last_reload.at_ms),
+          error = s.last_reload.error or json.null,
+        },
+      }
+    end,
+  },
+}
+
+for _, level in ipairs { "debug", "info", "warn", "error" } do
+  -- log.<level>(message [, fields]): fields is a table merged into the line.
+  host.log[level] = function(msg, fields)
+    cc.log(level, tostring(msg), fields and json.encode(fields) or nil)
+  end
+end
+
+--- Raises an HTTP error: dispatch answers with status and {"detail": detail}
+--- (detail may be a table, e.g. a 422 list) plus optional headers.
+function host.error(status, detail, headers)
+  error(setmetatable({ status = status, detail = detail, headers = headers }, HttpError), 0)
+end
+
+function host.is_http_error(e) return getmetatable(e) == HttpError end
+
+--- Installs the function that authenticates requests of routes whose auth is
+--- not "none": fn(req, route) -> user (sets req.user) or raises host.error.
+function host.set_authenticator(fn)
+  assert(type(fn) == "function", "authenticator must be a function")
+  authenticator = fn
+end
+
+local routes = {}
+local operation_ids = {}
+
+local API_MODULES = {
+  json = json, host = host,
+  ["host.log"] = host.log, ["host.time"] = host.time, ["host.config"] = host.config,
+  ["host.crypto"] = host.crypto, ["host.jwt"] = host.jwt, ["host.scripts"] = host.scripts,
+}
+
+function sandbox_require(name)
+  if type(name) ~= "string" then error("module name must be a string", 2) end
+  local api = API_MODULES[name]
+  if api then return api end
+  if loaded[name] ~= nil then return loaded[name] end
+  if name:find("^host%.") or name:find("[^%w_.]") then
+    error("module '" .. name .. "' not found", 2)
+  end
+  local path = name:gsub("%.", "/") .. ".lua"
+  local src = files[path]
+  if not src then error("module '" .. name .. "' not found", 2) end
+  if loading[name] then error("module '" .. name .. "' requires itself (cycle)", 2) end
+  loading[name] = true
+  local chunk, err = load(src, "@" .. path, "t", env)
+  if not chunk then error(err, 0) end
+  local result = chunk(name)
+  if result == nil then result = true end
+  loaded[name] = result
+  loading[name] = nil
+  return result
+end
+
+local schema = sandbox_require "lib.schema"
+schema.null = json.null
+schema.array_mt = json.array_mt
+
+local METHODS = { GET = true, POST = true, PUT = true, PATCH = true, DELETE = true, OPTIONS = true }
+local AUTH = { none = true, user = true, admin = true, rank = true }
+local ROUTE_KEYS = {
+  method = true, path = true, auth = true, rank = true, body = true, query = true,
+  params = true, headers = true, summary = true, description = true, tags = true,
+  operation_id = true, response = true, responses = true, handler = true,
+  deprecated = true, enabled = true,
+}
+
+-- Path parameters declared in the pattern: {name} or {name:int|str}.
+local function path_schema(path, declared)
+  if declared then return declared end
+  local fields = {}
+  for name, typ in path:gmatch("{([%w_]+):?(%a*)}") do
+    fields[#fields + 1] = { name = name, type = typ == "int" and "integer" or "string", required = true }
+  end
+  return #fields > 0 and fields or nil
+end
+
+--- host.route(decl): declares a route of this generation. Raises (failing the
+--- reload) on any malformed declaration; `enabled = false` leaves it out
+--- (routes switched off by configuration answer 404 and are not documented).
+function host.route(decl)
+  if type(decl) ~= "table" then error("host.route expects a table", 2) end
+  for k in pairs(decl) do
+    if not ROUTE_KEYS[k] then error("host.route: unknown key '" .. tostring(k) .. "'", 2) end
+  end
+  if decl.enabled == false then return end
+  local method = type(decl.method) == "string" and decl.method:upper()
+  if not METHODS[method] then error("host.route: bad method '" .. tostring(decl.method) .. "'", 2) end
+  if type(decl.path) ~= "string" or decl.path:sub(1, 1) ~= "/" then
+    error("host.route: path must start with '/'", 2)
+  end
+  if type(decl.handler) ~= "function" then error("host.route: handler must be a function", 2) end
+  local auth = decl.auth or "none"
+  if not AUTH[auth] then error("host.route: bad auth '" .. tostring(auth) .. "'", 2) end
+  local op = decl.operation_id
+    or (method:lower() .. decl.path:gsub("[{}]", ""):gsub(":%a+", ""):gsub("[^%w]+", "_"))
+  if operation_ids[op] then error("host.route: duplicate operation_id '" .. op .. "'", 2) end
+  operation_ids[op] = true
+  local ok, compiled = pcall(function()
+    local ps = path_schema(decl.path, decl.params)
+    return {
+      params = ps and schema.compile(ps),
+      query = decl.query and schema.compile(decl.query),
+      headers = decl.headers and schema.compile(decl.headers),
+      body = decl.body and schema.compile(decl.body),
+    }
+  end)
+  if not ok then error("host.route " .. method .. " " .. decl.path .. ": " .. tostring(compiled), 2) end
+  routes[#routes + 1] = {
+    method = method, path = decl.path, auth = auth, rank = decl.rank,
+    handler = decl.handler, operation_id = op, schemas = compiled, decl = decl,
+  }
+end
+
+-- Load order: lib and domain modules load on demand; every route file loads
+-- (sorted, so all workers register routes identically), then fixtures.
+local function sorted_names(prefix)
+  local names = {}
+  for name in pairs(files) do
+    if name:sub(1, #prefix) == prefix and name:sub(-4) == ".lua" then names[#names + 1] = name end
+  end
+  table.sort(names)
+  return names
+end
+
+for _, prefix in ipairs { "routes/", "fixtures/routes/" } do
+  for _, name in ipairs(sorted_names(prefix)) do
+    sandbox_require(name:sub(1, -5):gsub("/", "."))
+  end
+end
+
+-- Game self-checks (RTP band, weights, limits): a bad paytable fails here.
+for _, name in ipairs(sorted_names("games/")) do
+  local game = sandbox_require(name:sub(1, -5):gsub("/", "."))
+  if type(game) == "table" and type(game.self_check) == "function" then
+    local ok, err = game.self_check()
+    if ok == false or ok == nil and err then error(name .. ": self-check failed: " .. tostring(err), 0) end
+  end
+end
+
+for _, r in ipairs(routes) do
+  if r.auth ~= "none" and not authenticator then
+    error("route " .. r.method .. " " .. r.path .. " needs auth '" .. r.auth
+      .. "' but no authenticator is installed (host.set_authenticator)", 0)
+  end
+end
+
+local load_dispatch = assert(load(files["host/dispatch.lua"], "@host/dispatch.lua", "t", _G))
+dispatch_mod = load_dispatch {
+  routes = routes, schema = schema, json = json, host = host,
+  HttpError = HttpError, authenticator = function() return authenticator end,
+}
+
+return { routes = routes, dispatch = dispatch_mod, host = host, modules = loaded }

@@ -1,0 +1,50 @@
+-- system.lua - service routes: root, API index and health (CONTRACT.md §16).
+local host = require "host"
+
+local VERSION = "1.0.0"
+
+host.route {
+  method = "GET", path = "/", tags = { "System" }, summary = "Service banner",
+  operation_id = "root",
+  handler = function()
+    return { message = "Casino-Club F2P Backend API", version = VERSION, status = "running", docs = "/docs" }
+  end,
+}
+
+host.route {
+  method = "GET", path = "/api", tags = { "System" }, summary = "API index",
+  operation_id = "api_index",
+  handler = function()
+    return {
+      name = "Casino-Club F2P API",
+      version = VERSION,
+      endpoints = {
+        auth = "/api/auth", users = "/api/users", invite = "/api/invite", games = "/api/games",
+        fairness = "/api/fairness", rewards = "/api/rewards", events = "/api/events",
+        notifications = "/api/notifications", actions = "/api/actions", rbac = "/api/rbac",
+        admin = "/api/admin", websocket = "/ws/notifications/{user_id}", docs = "/docs",
+      },
+    }
+  end,
+}
+
+-- Health: 200 "healthy" or 503 "degraded" naming the failing check. The
+-- database and Redis checks join `checks` with the data-plane issue.
+host.route {
+  method = "GET", path = "/health", tags = { "System" }, summary = "Health and script generation",
+  operation_id = "health",
+  handler = function()
+    local checks = {}
+    local healthy = true
+    for _, v in pairs(checks) do
+      if v ~= "ok" then healthy = false end
+    end
+    return healthy and 200 or 503, {
+      status = healthy and "healthy" or "degraded",
+      timestamp = host.time.iso(),
+      version = VERSION,
+      checks = checks,
+      scripts = host.scripts.status(),
+    }
+  end,
+}

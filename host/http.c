@@ -436,7 +436,8 @@ static void answer_preflight(http_conn_t *c, http_request_t *r) {
     ninflight++;
     c->busy = 1;
     if (olen >= 512 || !origin_allowed(origin, olen)) {
-        http_respond(r, 400, "Content-Type: text/plain; charset=utf-8\r\n", 40, "Disallowed CORS origin", 22, NULL);
+        const char *ct = "Content-Type: text/plain; charset=utf-8\r\n";
+        http_respond(r, 400, ct, strlen(ct), "Disallowed CORS origin", 22, NULL);
         return;
     }
     char extra[1024];
@@ -523,7 +524,9 @@ static void process(http_conn_t *c) {
             dispatch(c);
             continue;
         }
-        if (e == HPE_USER && c->error_status) refuse(c, c->error_status, http_status_text(c->error_status));
+        if (c->error_status)
+            refuse(c, c->error_status,
+                   c->error_status == 413 ? "Request body too large" : http_status_text(c->error_status));
         else refuse(c, 400, "Bad Request");
         break;
     }

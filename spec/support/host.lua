@@ -1,0 +1,161 @@
+-- host.lua - starts real cchost processes for integration specs.
+--
+-- A host is started on port 0 with a ready file and a workers file in its own
+-- temporary folder (DESIGN.md "Test harness"); the spec reads the bound port
+-- and worker pids from them. Settings are passed as environment variables on
+-- top of the test defaults below. CCHOST_BIN picks the binary (the test
+-- command runs the specs once more against the sanitizer build).
+local unistd = require "posix.unistd"
+local signal = require "posix.signal"
+local wait = require "posix.sys.wait"
+local stdlib = require "posix.stdlib"
+local ptime = require "posix.time"
+local http = require "spec.support.http"
+
+local M = {}
+
+local BIN = os.getenv("CCHOST_BIN") or "build/cchost"
+
+local DEFAULTS = {
+  APP_PROFILE = "development",
+  PORT = "0",
+  HOST = "127.0.0.1",
+  WORKERS = "2",
+  JWT_SECRET_KEY = "spec-secret-0123456789abcdef0123456789abcdef",
+  FIXTURE_SCRIPTS = "spec/fixtures/scripts",
+  RELOAD_WATCH = "false",
+  LOG_LEVEL = "info",
+}
+
+--- Sleeps s seconds (fractions allowed).
+function M.sleep(s)
+  local sec = math.floor(s)
+  ptime.nanosleep { tv_sec = sec, tv_nsec = math.floor((s - sec) * 1e9) }
+end
+
+local function read_file(path)
+  local f = io.open(path)
+  if not f then return nil end
+  local s = f:read("*a")
+  f:close()
+  return s
+end
+M.read_file = read_file
+
+--- Polls fn() every 50 ms until it returns a truthy value or timeout
+--- seconds pass; returns that value (or nil).
+function M.wait_for(fn, timeout)
+  local deadline = os.time() + (timeout or 10)
+  repeat
+    local v = fn()
+    if v then return v end
+    M.sleep(0.05)
+  until os.time() > deadline
+  return nil
+end
+
+local Host = {}
+Host.__index = Host
+
+--- Starts a host with env overrides; waits until it serves. Raises on failure
+--- with the tail of its log.
+function M.start(env)
+  local dir = os.tmpname()
+  os.remove(dir)
+  assert(require("posix.sys.stat").mkdir(dir, 448))
+  local settings = {}
+  for k, v in pairs(DEFAULTS) do settings[k] = v end
+  for k, v in pairs(env or {}) do settings[k] = v end
+  settings.READY_FILE = dir .. "/ready"
+  settings.WORKERS_FILE = dir .. "/workers"
+  local log = dir .. "/host.log"
+  local pid = assert(unistd.fork())
+  if pid == 0 then
+    for k, v in pairs(settings) do stdlib.setenv(k, v == false and nil or tostring(v)) end
+    local out = io.open(log, "w")
+    local fcntl = require "posix.fcntl"
+    local fd = fcntl.open(log, fcntl.O_WRONLY + fcntl.O_APPEND)
+    unistd.dup2(fd, 1)
+    unistd.dup2(fd, 2)
+    if out then out:close() end
+    unistd.exec(BIN, { [0] = BIN, "serve" })
+    os.exit(127)
+  end
+  local self = setmetatable({ pid = pid, dir = dir, log = log, env = settings }, Host)
+  local port = M.wait_for(function()
+    local s = read_file(settings.READY_FILE)
+    if s and s:match("%d+") then return tonumber(s:match("%d+")) end
+    local done = wait.wait(pid, wait.WNOHANG)
+    if done == pid then self.exited = true return -1 end
+  end, 20)
+  if not port or port < 0 then
+    local tail = read_file(log) or ""
+    if not self.exited then self:kill() end
+    error("host did not start:\n" .. tail:sub(-3000))
+  end
+  self.port = port
+  return self
+end
+
+--- Worker pids from the workers file.
+function Host:workers()
+  local pids = {}
+  for p in (read_file(self.env.WORKERS_FILE) or ""):gmatch("%d+") do pids[#pids + 1] = tonumber(p) end
+  return pids
+end
+
+function Host:signal(sig)
+  return signal.kill(self.pid, sig)
+end
+
+function Host:request(method, path, body, headers)
+  return http.request(self.port, method, path, body, headers)
+end
+
+--- Like request, but retries refused or reset connections for up to
+--- `timeout` seconds: what a client behind a load balancer does.
+function Host:request_retry(method, path, timeout)
+  local res, err
+  M.wait_for(function()
+    res, err = self:request(method, path)
+    return res
+  end, timeout or 10)
+  return res, err
+end
+
+--- Waits for the master to exit; returns its exit status or nil on timeout.
+function Host:wait_exit(timeout)
+  local status
+  M.wait_for(function()
+    local pid, how, code = wait.wait(self.pid, wait.WNOHANG)
+    if pid == self.pid then
+      status = how == "exited" and code or -code
+      self.exited = true
+      return true
+    end
+  end, timeout or 30)
+  return status
+end
+
+--- Stops the host (SIGTERM, then SIGKILL after 10 s) and removes its folder.
+function Host:stop()
+  if not self.exited then
+    self:signal(signal.SIGTERM)
+    if not self:wait_exit(10) then self:kill() end
+  end
+  os.execute("rm -rf " .. self.dir)
+end
+
+function Host:kill()
+  for _, w in ipairs(self:workers()) do signal.kill(w, signal.SIGKILL) end
+  signal.kill(self.pid, signal.SIGKILL)
+  wait.wait(self.pid)
+  self.exited = true
+end
+
+function Host:log_text()
+  return read_file(self.log) or ""
+end
+
+M.signal = signal
+return M

@@ -138,12 +138,17 @@ function Host:wait_exit(timeout)
 end
 
 --- Stops the host (SIGTERM, then SIGKILL after 10 s) and removes its folder.
+--- Raises when a sanitizer reported a memory or undefined-behaviour error in
+--- any of its processes (the ASan pass of the test command relies on it).
 function Host:stop()
   if not self.exited then
     self:signal(signal.SIGTERM)
     if not self:wait_exit(10) then self:kill() end
   end
+  local text = self:log_text()
   os.execute("rm -rf " .. self.dir)
+  local at = text:find("ERROR: AddressSanitizer", 1, true) or text:find("runtime error:", 1, true)
+  if at then error("sanitizer report in host log:\n" .. text:sub(at, at + 3000)) end
 end
 
 function Host:kill()

@@ -1,0 +1,10 @@
+# Thin entry points; the scripts under tools/ do the work and say why.
+.PHONY: run test build bench
+run:
+	tools/run.sh
+test:
+	tools/test.sh
+build:
+	tools/setup.sh && tools/build.sh
+bench:
+	tools/bench.sh

@@ -2,13 +2,18 @@
 /* http.c - HTTP/1.1 connections of one worker, parsed with llhttp.
  *
  * Each connection parses at most one request at a time: when llhttp reports a
- * complete message we pause it (HPE_PAUSED), stop reading and hand the
- * request to the handler; the bytes after it (a pipelined request) wait in
- * `pending` until the response is queued. That keeps responses in request
- * order without any per-connection queue and gives natural backpressure.
+ * complete message we pause it (HPE_PAUSED) and hand the request to the
+ * handler; the bytes after it (a pipelined request) wait in `pending` until
+ * the response is queued. That keeps responses in request order without any
+ * per-connection queue. Reading stays on (toggling it costs two epoll_ctl
+ * calls per request) until `pending` outgrows one maximal request, which is
+ * the backpressure.
  * Timers: a fresh connection or a started request must deliver its headers
  * within header_timeout (408), a body must keep arriving at that pace, and an
- * idle keep-alive connection is closed after keepalive_timeout. */
+ * idle keep-alive connection is closed after keepalive_timeout. Each
+ * connection only records a deadline (cheap to move on every request); one
+ * worker-wide sweep timer, ticking at a quarter of the shortest timeout,
+ * enforces them. */
 #include "http.h"
 
 #include <ctype.h>
@@ -34,14 +39,14 @@ typedef struct {
 
 struct http_conn {
     uv_tcp_t tcp;
-    uv_timer_t timer;
+    uint64_t deadline; /* loop time (ms) at which timer_kind fires; 0 = none */
     llhttp_t parser;
     http_conn_t *prev, *next;
-    int open_handles;
     int closing;      /* uv_close started (or pending once the handler answers) */
     int busy;         /* a request is with the handler */
     int processing;   /* inside process(): respond must not re-enter it */
     int reading;
+    int eof;          /* the client half-closed: finish what is pending, then close */
     int close_after;  /* close once the queued responses are written */
     int timer_kind;
     int error_status; /* set by a parser callback that refuses the request */
@@ -50,6 +55,7 @@ struct http_conn {
     size_t header_bytes;
     buf_t head, body, pending;
     size_t url_len;
+    char remote_addr[64];
     hdr_span_t hdr[HTTP_MAX_HEADERS];
     int nhdr, in_value;
     http_request_t req;
@@ -60,6 +66,7 @@ static http_options_t opt;
 static http_handler_fn handler;
 static llhttp_settings_t settings;
 static http_conn_t *conns;
+static uv_timer_t sweep_timer;
 static int nconns, ninflight, draining;
 static uint64_t rejected;
 static char readbuf[65536];
@@ -123,7 +130,6 @@ const char *http_status_text(int s) {
 
 static void on_handle_closed(uv_handle_t *h) {
     http_conn_t *c = h->data;
-    if (--c->open_handles > 0) return;
     buf_free(&c->head);
     buf_free(&c->body);
     buf_free(&c->pending);
@@ -138,19 +144,13 @@ static void conn_close(http_conn_t *c) {
     else conns = c->next;
     if (c->next) c->next->prev = c->prev;
     nconns--;
-    uv_close((uv_handle_t *)&c->timer, on_handle_closed);
     uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
 }
 
-static void on_timer(uv_timer_t *t);
-
 static void arm_timer(http_conn_t *c, int kind) {
     c->timer_kind = kind;
-    if (kind == TIMER_NONE) {
-        uv_timer_stop(&c->timer);
-        return;
-    }
-    uv_timer_start(&c->timer, on_timer, kind == TIMER_IDLE ? opt.keepalive_timeout_ms : opt.header_timeout_ms, 0);
+    c->deadline = kind == TIMER_NONE ? 0
+                                     : uv_now(loop) + (kind == TIMER_IDLE ? opt.keepalive_timeout_ms : opt.header_timeout_ms);
 }
 
 /* ---- writing ---- */
@@ -219,36 +219,80 @@ static void process(http_conn_t *c);
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b);
 static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b);
 
-/* Builds status line + headers + body in one buffer and queues it. */
+static char *put(char *p, const char *s, size_t n) {
+    memcpy(p, s, n);
+    return p + n;
+}
+
+#define PUT_LIT(p, lit) put((p), (lit), sizeof(lit) - 1)
+
+static char *put_uint(char *p, size_t v) {
+    char tmp[24];
+    int n = 0;
+    do tmp[n++] = (char)('0' + v % 10);
+    while ((v /= 10) > 0);
+    while (n) *p++ = tmp[--n];
+    return p;
+}
+
+/* Builds status line, headers and body straight into one write request (no
+ * printf, one allocation, one copy of the body) and queues it. */
 static void send_response(http_conn_t *c, http_request_t *r, int status, const char *extra, size_t extra_len,
                           const char *body, size_t body_len, int keep_alive) {
-    char head[2048];
-    int n = snprintf(head, sizeof head, "HTTP/1.1 %d %s\r\nContent-Length: %zu\r\n", status, http_status_text(status),
-                     body_len);
-    if (!extra || !strcasestr(extra, "content-type:"))
-        n += snprintf(head + n, sizeof head - (size_t)n, "Content-Type: application/json\r\n");
-    if (r && r->request_id[0]) n += snprintf(head + n, sizeof head - (size_t)n, "X-Request-Id: %s\r\n", r->request_id);
+    if (c->closing) return;
     size_t olen = 0;
     const char *origin = r ? http_header(r, "origin", &olen) : NULL;
-    if (origin && olen < 512 && origin_allowed(origin, olen))
-        n += snprintf(head + n, sizeof head - (size_t)n,
-                      "Access-Control-Allow-Origin: %.*s\r\nAccess-Control-Allow-Credentials: true\r\nVary: Origin\r\n",
-                      (int)olen, origin);
-    if (!keep_alive) n += snprintf(head + n, sizeof head - (size_t)n, "Connection: close\r\n");
-    if (n >= (int)sizeof head) n = (int)sizeof head - 1;
+    if (origin && (olen >= 512 || !origin_allowed(origin, olen))) origin = NULL;
     int send_body = !(r && r->is_head) && status >= 200 && status != 204 && status != 304;
-    size_t total = (size_t)n + extra_len + 2 + (send_body ? body_len : 0);
-    char *out = malloc(total);
-    if (!out) {
+    size_t cap = 400 + (origin ? olen : 0) + extra_len + (send_body ? body_len : 0);
+    write_req_t *wr = malloc(sizeof *wr + cap);
+    if (!wr) {
         conn_close(c);
         return;
     }
-    memcpy(out, head, (size_t)n);
-    if (extra_len) memcpy(out + n, extra, extra_len);
-    memcpy(out + n + extra_len, "\r\n", 2);
-    if (send_body && body_len) memcpy(out + n + extra_len + 2, body, body_len);
-    raw_write(c, out, total);
-    free(out);
+    const char *text = http_status_text(status);
+    char *p = PUT_LIT(wr->data, "HTTP/1.1 ");
+    p = put_uint(p, (size_t)(status > 0 && status < 1000 ? status : 500));
+    *p++ = ' ';
+    p = put(p, text, strlen(text));
+    p = PUT_LIT(p, "\r\nContent-Length: ");
+    p = put_uint(p, body_len);
+    p = PUT_LIT(p, "\r\n");
+    if (!extra || !strcasestr(extra, "content-type:")) p = PUT_LIT(p, "Content-Type: application/json\r\n");
+    if (r && r->request_id[0]) {
+        p = PUT_LIT(p, "X-Request-Id: ");
+        p = put(p, r->request_id, strlen(r->request_id));
+        p = PUT_LIT(p, "\r\n");
+    }
+    if (origin) {
+        p = PUT_LIT(p, "Access-Control-Allow-Origin: ");
+        p = put(p, origin, olen);
+        p = PUT_LIT(p, "\r\nAccess-Control-Allow-Credentials: true\r\nVary: Origin\r\n");
+    }
+    if (!keep_alive) p = PUT_LIT(p, "Connection: close\r\n");
+    if (extra_len) p = put(p, extra, extra_len);
+    p = PUT_LIT(p, "\r\n");
+    if (send_body && body_len) p = put(p, body, body_len);
+    wr->conn = c;
+    uv_buf_t b = uv_buf_init(wr->data, (unsigned)(p - wr->data));
+    /* Most answers fit the socket buffer: a direct write skips libuv's write
+     * queue, its completion callback and an epoll_ctl round trip. */
+    int sent = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+    if (sent == (int)b.len) {
+        free(wr);
+        if (c->close_after) conn_close(c);
+        return;
+    }
+    if (sent > 0) b = uv_buf_init(b.base + sent, b.len - (unsigned)sent);
+    else if (sent != UV_EAGAIN && sent != UV_ENOSYS) {
+        free(wr);
+        conn_close(c);
+        return;
+    }
+    if (uv_write(&wr->req, (uv_stream_t *)&c->tcp, &b, 1, on_write) < 0) {
+        free(wr);
+        conn_close(c);
+    }
 }
 
 /* Answers a request refused before it reached the handler, then closes. */
@@ -262,11 +306,22 @@ static void refuse(http_conn_t *c, int status, const char *detail) {
     log_debugf("http: refused connection with %d (%s)", status, detail);
 }
 
-static void on_timer(uv_timer_t *t) {
-    http_conn_t *c = t->data;
+static void on_timeout(http_conn_t *c) {
     if (c->busy || c->closing) return;
     if (c->timer_kind == TIMER_IDLE) conn_close(c);
     else refuse(c, 408, "Request Timeout");
+}
+
+static void on_sweep(uv_timer_t *t) {
+    (void)t;
+    uint64_t now = uv_now(loop);
+    for (http_conn_t *c = conns, *next; c; c = next) {
+        next = c->next;
+        if (c->deadline && now >= c->deadline) {
+            c->deadline = 0;
+            on_timeout(c);
+        }
+    }
 }
 
 void http_respond(http_request_t *r, int status, const char *extra, size_t extra_len, const char *body,
@@ -281,11 +336,13 @@ void http_respond(http_request_t *r, int status, const char *extra, size_t extra
         return;
     }
     int keep = llhttp_should_keep_alive(&c->parser) && !draining;
-    send_response(c, r, status, extra, extra_len, body, body_len, keep);
     if (!keep) {
         c->close_after = 1;
         c->pending.len = 0;
-        if (uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) == 0) conn_close(c);
+    }
+    send_response(c, r, status, extra, extra_len, body, body_len, keep);
+    if (!keep) {
+        if (!c->closing && uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) == 0) conn_close(c);
         return;
     }
     llhttp_resume(&c->parser);
@@ -475,13 +532,7 @@ static void dispatch(http_conn_t *c) {
     const char *id = http_header(r, "x-request-id", &idlen);
     if (id && valid_request_id(id, idlen)) memcpy(r->request_id, id, idlen), r->request_id[idlen] = 0;
     else new_request_id(r->request_id);
-    struct sockaddr_storage ss;
-    int sl = sizeof ss;
-    r->remote_addr[0] = 0;
-    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &sl) == 0) {
-        if (ss.ss_family == AF_INET6) uv_ip6_name((struct sockaddr_in6 *)&ss, r->remote_addr, sizeof r->remote_addr);
-        else uv_ip4_name((struct sockaddr_in *)&ss, r->remote_addr, sizeof r->remote_addr);
-    }
+    memcpy(r->remote_addr, c->remote_addr, sizeof r->remote_addr);
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     r->start_ns = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
@@ -503,7 +554,7 @@ static void process(http_conn_t *c) {
     c->processing = 1;
     while (!c->busy && !c->closing && !c->close_after) {
         if (c->pending.len == 0) {
-            if (draining) {
+            if (draining || c->eof) {
                 conn_close(c);
                 break;
             }
@@ -548,12 +599,18 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b) {
     http_conn_t *c = s->data;
     if (n > 0 && !c->closing) {
         if (c->timer_kind == TIMER_BODY) arm_timer(c, TIMER_BODY);
-        if (buf_append(&c->pending, b->base, (size_t)n) < 0) conn_close(c);
-        else if (!c->busy) {
-            uv_read_stop(s);
-            c->reading = 0;
+        if (buf_append(&c->pending, b->base, (size_t)n) < 0) {
+            conn_close(c);
+        } else if (!c->busy) {
             process(c);
+        } else if (c->pending.len > opt.max_header_bytes + opt.max_body_bytes + 65536) {
+            uv_read_stop(s); /* resumed by process() once the handler answered */
+            c->reading = 0;
         }
+    } else if (n == UV_EOF && (c->busy || c->pending.len)) {
+        uv_read_stop(s);
+        c->reading = 0;
+        c->eof = 1;
     } else if (n < 0) {
         conn_close(c);
     }
@@ -573,6 +630,11 @@ void http_init(uv_loop_t *l, const http_options_t *o, http_handler_fn h) {
     settings.on_headers_complete = on_headers_complete;
     settings.on_body = on_body;
     settings.on_message_complete = on_message_complete;
+    uint64_t shortest = opt.header_timeout_ms < opt.keepalive_timeout_ms ? opt.header_timeout_ms : opt.keepalive_timeout_ms;
+    uint64_t tick = shortest / 4 < 10 ? 10 : shortest / 4 > 250 ? 250 : shortest / 4;
+    uv_timer_init(loop, &sweep_timer);
+    uv_timer_start(&sweep_timer, on_sweep, tick, tick);
+    uv_unref((uv_handle_t *)&sweep_timer);
 }
 
 int http_accept(uv_stream_t *server) {
@@ -580,17 +642,19 @@ int http_accept(uv_stream_t *server) {
     if (!c) return UV_ENOMEM;
     uv_tcp_init(loop, &c->tcp);
     c->tcp.data = c;
-    c->open_handles = 1;
     int rc = uv_accept(server, (uv_stream_t *)&c->tcp);
     if (rc < 0 || nconns >= opt.max_connections || draining) {
         if (rc == 0) rejected++;
         uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
         return rc < 0 ? rc : UV_EBUSY;
     }
-    uv_timer_init(loop, &c->timer);
-    c->timer.data = c;
-    c->open_handles = 2;
     uv_tcp_nodelay(&c->tcp, 1);
+    struct sockaddr_storage ss;
+    int sl = sizeof ss;
+    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &sl) == 0) {
+        if (ss.ss_family == AF_INET6) uv_ip6_name((struct sockaddr_in6 *)&ss, c->remote_addr, sizeof c->remote_addr);
+        else uv_ip4_name((struct sockaddr_in *)&ss, c->remote_addr, sizeof c->remote_addr);
+    }
     llhttp_init(&c->parser, HTTP_REQUEST, &settings);
     c->parser.data = c;
     c->next = conns;

@@ -10,12 +10,13 @@
  *
  * Coroutines come from a pool: a coroutine that finished cleanly is reused
  * (LuaJIT allows lua_resume on a dead-but-OK thread with a fresh function);
- * one that failed is dropped. A registry table maps each running coroutine
- * to its task so vm_resume() and host functions can find it. */
+ * one that failed is dropped. A C hash maps each running coroutine to its
+ * task so vm_resume() and host functions can find it. */
 #include "vm.h"
 
 #include <lauxlib.h>
 #include <lualib.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,7 +52,6 @@ static vm_gen_t *current, *pending;
 static int pool_refs[POOL_MAX];
 static lua_State *pool_cos[POOL_MAX];
 static int pool_len;
-static char task_key; /* registry table: thread -> lightuserdata task */
 
 uv_loop_t *vm_loop(void) { return loop; }
 int vm_generation(void) { return current ? current->id : 0; }
@@ -65,26 +65,78 @@ static void gen_release(vm_gen_t *g) {
     lua_gc(L, LUA_GCSTEP, 0);
 }
 
+/* Running coroutine -> task, in an open-addressing table keyed by the
+ * lua_State pointer: looked up on every resume and log line, so it stays in
+ * C (a registry table costs several Lua API calls per lookup). */
+static struct {
+    lua_State **keys;
+    vm_task_t **vals;
+    size_t cap, used;
+} tasks;
+
+static size_t task_slot(lua_State *co, size_t cap) {
+    uintptr_t h = (uintptr_t)co;
+    h ^= h >> 17;
+    h *= 0x9E3779B97F4A7C15ull;
+    return (size_t)(h >> 20) & (cap - 1);
+}
+
 static vm_task_t *task_of(lua_State *co) {
-    lua_pushlightuserdata(L, &task_key);
-    lua_rawget(L, LUA_REGISTRYINDEX);
-    lua_pushthread(co);
-    lua_xmove(co, L, 1);
-    lua_rawget(L, -2);
-    vm_task_t *t = lua_touserdata(L, -1);
-    lua_pop(L, 2);
-    return t;
+    if (!tasks.cap) return NULL;
+    for (size_t i = task_slot(co, tasks.cap);; i = (i + 1) & (tasks.cap - 1)) {
+        if (tasks.keys[i] == co) return tasks.vals[i];
+        if (!tasks.keys[i]) return NULL;
+    }
+}
+
+static void task_remove(lua_State *co) {
+    if (!tasks.cap) return;
+    size_t i = task_slot(co, tasks.cap), mask = tasks.cap - 1;
+    while (tasks.keys[i] != co) {
+        if (!tasks.keys[i]) return;
+        i = (i + 1) & mask;
+    }
+    /* Backward-shift deletion keeps probe chains intact without tombstones. */
+    for (size_t j = (i + 1) & mask; tasks.keys[j]; j = (j + 1) & mask) {
+        size_t home = task_slot(tasks.keys[j], tasks.cap);
+        if (((j - home) & mask) >= ((j - i) & mask)) {
+            tasks.keys[i] = tasks.keys[j];
+            tasks.vals[i] = tasks.vals[j];
+            i = j;
+        }
+    }
+    tasks.keys[i] = NULL;
+    tasks.used--;
 }
 
 static void task_bind(lua_State *co, vm_task_t *t) {
-    lua_pushlightuserdata(L, &task_key);
-    lua_rawget(L, LUA_REGISTRYINDEX);
-    lua_pushthread(co);
-    lua_xmove(co, L, 1);
-    if (t) lua_pushlightuserdata(L, t);
-    else lua_pushnil(L);
-    lua_rawset(L, -3);
-    lua_pop(L, 1);
+    if (!t) {
+        task_remove(co);
+        return;
+    }
+    if ((tasks.used + 1) * 2 > tasks.cap) {
+        size_t cap = tasks.cap ? tasks.cap * 2 : 256;
+        lua_State **keys = calloc(cap, sizeof *keys);
+        vm_task_t **vals = calloc(cap, sizeof *vals);
+        if (!keys || !vals) abort();
+        for (size_t i = 0; i < tasks.cap; i++)
+            if (tasks.keys[i]) {
+                size_t k = task_slot(tasks.keys[i], cap);
+                while (keys[k]) k = (k + 1) & (cap - 1);
+                keys[k] = tasks.keys[i];
+                vals[k] = tasks.vals[i];
+            }
+        free(tasks.keys);
+        free(tasks.vals);
+        tasks.keys = keys;
+        tasks.vals = vals;
+        tasks.cap = cap;
+    }
+    size_t i = task_slot(co, tasks.cap);
+    while (tasks.keys[i] && tasks.keys[i] != co) i = (i + 1) & (tasks.cap - 1);
+    if (!tasks.keys[i]) tasks.used++;
+    tasks.keys[i] = co;
+    tasks.vals[i] = t;
 }
 
 const char *vm_request_id(lua_State *co) {
@@ -356,13 +408,6 @@ int vm_init(uv_loop_t *l, int worker_id, char *err, size_t errlen) {
     L = luaL_newstate();
     if (!L) return snprintf(err, errlen, "cannot create the Lua state"), -1;
     luaL_openlibs(L);
-    lua_pushlightuserdata(L, &task_key);
-    lua_newtable(L);
-    lua_newtable(L); /* weak keys: a dropped coroutine frees its entry */
-    lua_pushliteral(L, "k");
-    lua_setfield(L, -2, "__mode");
-    lua_setmetatable(L, -2);
-    lua_rawset(L, LUA_REGISTRYINDEX);
     preload("cc.json", luaopen_cc_json);
     preload("cc.crypto", luaopen_cc_crypto);
     preload("cc.jwt", luaopen_cc_jwt);

@@ -21,6 +21,8 @@ set -a
 # shellcheck disable=SC1091
 . "$tmp/services.env"
 set +a
+# Specs that stop and restart the services (outage tests) need to know where.
+export CC_SERVICES_DATADIR="$tmp/data" CC_SERVICES_ENV="$tmp/services.env"
 
 passed=0
 failed=0

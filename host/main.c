@@ -9,11 +9,13 @@
 
 #include "config.h"
 #include "master.h"
+#include "migrate.h"
 
 static void usage(FILE *out) {
     fprintf(out,
-            "usage: cchost [serve|config|help]\n"
+            "usage: cchost [serve|migrate|config|help]\n"
             "  serve   run the HTTP host (default): a master and WORKERS worker processes\n"
+            "  migrate apply MIGRATIONS_DIR to DATABASE_URL (--status, --check, --dir DIR)\n"
             "  config  print the effective settings (secrets masked) and exit\n"
             "  help    this text\n"
             "Settings come from config/settings.lua defaults, then ./.env, then the environment;\n"
@@ -39,10 +41,20 @@ int main(int argc, char **argv) {
         config_print(stdout);
         return 0;
     }
+    if (strcmp(cmd, "migrate") == 0) return migrate_main(argc - 2, argv + 2);
     if (strcmp(cmd, "serve") == 0) {
         if (config_check_serve(err, sizeof err) < 0) {
             fprintf(stderr, "cchost: refusing to start: %s\n", err);
             return 2;
+        }
+        /* Migrate (development) or verify (production) before any worker
+         * exists, so no request ever sees a half-migrated schema. Progress
+         * goes to stderr: stdout carries the JSON log. */
+        const char *url = config_str("DATABASE_URL"), *dir = config_str("MIGRATIONS_DIR");
+        if (*url && (config_bool("MIGRATE_ON_START") ? migrate_apply(url, dir, stderr, err, sizeof err)
+                                                     : migrate_check(url, dir, err, sizeof err)) < 0) {
+            fprintf(stderr, "cchost: refusing to start: %s\n", err);
+            return 1;
         }
         return master_run();
     }

@@ -23,6 +23,11 @@ set -a
 set +a
 # Specs that stop and restart the services (outage tests) need to know where.
 export CC_SERVICES_DATADIR="$tmp/data" CC_SERVICES_ENV="$tmp/services.env"
+# A migrated template: every host a spec starts gets its own clone of it, so
+# state (counters, lockouts) never leaks between specs.
+psql -q -d postgres -c "CREATE DATABASE casino_template" || exit 1
+DATABASE_URL="postgresql://casino@127.0.0.1:$PGPORT/casino_template" build/cchost migrate || exit 1
+export CC_TEMPLATE_DB=casino_template
 
 passed=0
 failed=0

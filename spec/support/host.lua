@@ -57,6 +57,21 @@ end
 local Host = {}
 Host.__index = Host
 
+local db_counter = 0
+
+--- Creates a fresh database cloned from the migrated template the test
+--- command prepared (CC_TEMPLATE_DB) and returns its URL, or nil when the
+--- specs run without PostgreSQL.
+function M.create_database()
+  local template, port = os.getenv("CC_TEMPLATE_DB"), os.getenv("PGPORT")
+  if not template or not port then return nil end
+  db_counter = db_counter + 1
+  local name = string.format("spec_%d_%d_%d", unistd.getpid(), os.time(), db_counter)
+  local ok = os.execute("psql -q -d postgres -c 'CREATE DATABASE " .. name .. " TEMPLATE " .. template .. "' >/dev/null")
+  assert(ok == 0 or ok == true, "cannot create database " .. name)
+  return "postgresql://" .. (os.getenv("PGUSER") or "casino") .. "@127.0.0.1:" .. port .. "/" .. name, name
+end
+
 --- Starts a host with env overrides; waits until it serves. Raises on failure
 --- with the tail of its log.
 function M.start(env)
@@ -65,6 +80,8 @@ function M.start(env)
   assert(require("posix.sys.stat").mkdir(dir, 448))
   local settings = {}
   for k, v in pairs(DEFAULTS) do settings[k] = v end
+  local db_name
+  if not (env and env.DATABASE_URL) then settings.DATABASE_URL, db_name = M.create_database() end
   for k, v in pairs(env or {}) do settings[k] = v end
   settings.READY_FILE = dir .. "/ready"
   settings.WORKERS_FILE = dir .. "/workers"
@@ -81,7 +98,7 @@ function M.start(env)
     unistd.exec(BIN, { [0] = BIN, "serve" })
     os.exit(127)
   end
-  local self = setmetatable({ pid = pid, dir = dir, log = log, env = settings }, Host)
+  local self = setmetatable({ pid = pid, dir = dir, log = log, env = settings, db_name = db_name }, Host)
   local port = M.wait_for(function()
     local s = read_file(settings.READY_FILE)
     if s and s:match("%d+") then return tonumber(s:match("%d+")) end
@@ -147,6 +164,9 @@ function Host:stop()
   end
   local text = self:log_text()
   os.execute("rm -rf " .. self.dir)
+  if self.db_name then
+    os.execute("psql -q -d postgres -c 'DROP DATABASE IF EXISTS " .. self.db_name .. " WITH (FORCE)' >/dev/null 2>&1")
+  end
   local at = text:find("ERROR: AddressSanitizer", 1, true) or text:find("runtime error:", 1, true)
   if at then error("sanitizer report in host log:\n" .. text:sub(at, at + 3000)) end
 end

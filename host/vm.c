@@ -24,6 +24,8 @@
 #include "json.h"
 #include "log.h"
 #include "lua_crypto.h"
+#include "lua_db.h"
+#include "lua_redis.h"
 #include "lua_host.h"
 #include "router.h"
 #include "snapshot.h"
@@ -412,5 +414,7 @@ int vm_init(uv_loop_t *l, int worker_id, char *err, size_t errlen) {
     preload("cc.crypto", luaopen_cc_crypto);
     preload("cc.jwt", luaopen_cc_jwt);
     preload("cc.host", luaopen_cc_host);
+    preload("cc.db", luaopen_cc_db);
+    preload("cc.redis", luaopen_cc_redis);
     return 0;
 }

@@ -29,6 +29,9 @@
 #include "http.h"
 #include "log.h"
 #include "lua_crypto.h"
+#include "lua_db.h"
+#include "pg.h"
+#include "redis.h"
 #include "snapshot.h"
 #include "vm.h"
 
@@ -221,6 +224,19 @@ void worker_run(const worker_args_t *a) {
         exit(3);
     }
     lua_jwt_set_secret((const unsigned char *)secret, strlen(secret));
+    pg_options_t po = {
+        .conninfo = config_str("DATABASE_URL"),
+        .pool_size = (int)config_num("DB_POOL_SIZE"),
+        .wait_timeout_ms = config_num("DB_POOL_TIMEOUT_MS"),
+        .statement_timeout_ms = config_num("DB_STATEMENT_TIMEOUT_MS"),
+        .connect_timeout_ms = config_num("DB_CONNECT_TIMEOUT_MS"),
+    };
+    if (pg_init(loop, &po, err, sizeof err) < 0) {
+        ctl_send("failed %d %s", a->generation, err);
+        log_errorf("worker %d: %s", a->id, err);
+        exit(3);
+    }
+    lua_db_set_tx_retries((int)config_num("DB_TX_RETRIES"));
     char *snap = NULL;
     size_t snaplen = 0;
     if (vm_init(loop, a->id, err, sizeof err) < 0 || snapshot_read(a->snapshot, &snap, &snaplen, err, sizeof err) < 0 ||
@@ -230,6 +246,12 @@ void worker_run(const worker_args_t *a) {
         exit(3);
     }
     free(snap);
+    int rrc = redis_init(loop, config_str("REDIS_HOST"), (int)config_num("REDIS_PORT"), config_str("REDIS_PASSWORD"),
+                         config_num("REDIS_COMMAND_TIMEOUT_MS"), config_num("REDIS_CONNECT_TIMEOUT_MS"));
+    if (rrc < 0) {
+        ctl_send("failed %d redis: %s", a->generation, uv_strerror(rrc));
+        exit(3);
+    }
     http_options_t ho = {
         .max_header_bytes = (size_t)config_num("MAX_HEADER_BYTES"),
         .max_body_bytes = (size_t)config_num("MAX_BODY_BYTES"),

@@ -19,6 +19,8 @@ local cc = require "cc.host"
 local json = require "cc.json"
 local crypto = require "cc.crypto"
 local jwt = require "cc.jwt"
+local db = require "cc.db"
+local redis = require "cc.redis"
 local dispatch_mod -- set below
 
 local generation = opts.generation
@@ -83,6 +85,8 @@ local host = {
   },
   config = { get = cc.config, is_production = cc.is_production },
   crypto = crypto,
+  db = db,
+  redis = redis,
   jwt = {
     -- sign(claims) -> token
     sign = function(claims) return jwt.sign(assert(json.encode(claims))) end,
@@ -137,7 +141,7 @@ local operation_ids = {}
 local API_MODULES = {
   json = json, host = host,
   ["host.log"] = host.log, ["host.time"] = host.time, ["host.config"] = host.config,
-  ["host.crypto"] = host.crypto, ["host.jwt"] = host.jwt, ["host.scripts"] = host.scripts,
+  ["host.crypto"] = host.crypto, ["host.db"] = host.db, ["host.redis"] = host.redis, ["host.jwt"] = host.jwt, ["host.scripts"] = host.scripts,
 }
 
 function sandbox_require(name)

@@ -1,0 +1,485 @@
+/* lua_db.c - the Lua module host.db: queries and transactions for scripts.
+ *
+ * db.query(sql, ...) -> rows, count | nil, err, sqlstate
+ *   Parameters are $1, $2… only (SQL is never built from values): nil and
+ *   json.null are NULL, booleans "t"/"f", numbers integer text when integral
+ *   (else %.17g), tables JSON text, strings as they are. Rows are an array
+ *   (json.array_mt) of tables keyed by column name, typed by column type:
+ *   int2/int4/int8/oid/float4/float8 -> number (int8 exact up to 2^53),
+ *   numeric -> string (no precision lost), bool -> boolean, json/jsonb ->
+ *   decoded, timestamptz/timestamp -> "YYYY-MM-DDTHH:MM:SS.mmmZ" (UTC; the
+ *   session runs with TimeZone=UTC), date -> "YYYY-MM-DD", anything else ->
+ *   its text; NULL -> the key is absent. count is the number of rows the
+ *   statement returned or affected. err is "SQLSTATE: message" ("pool
+ *   timeout" alone when no connection freed up in time).
+ * db.tx(fn [, {isolation = "read committed"|"repeatable read"|"serializable"}])
+ *   -> fn's results | nil, err, sqlstate
+ *   Runs fn in one transaction on one connection pinned to the calling
+ *   coroutine (every db.query inside uses it). Commits when fn returns; when
+ *   fn raises, rolls back and raises the same error again (a host.error
+ *   becomes the HTTP answer with nothing written). When any statement, or the
+ *   COMMIT, fails with 40001 (serialization) or 40P01 (deadlock), the whole
+ *   function runs again, up to the configured number of retries. A statement
+ *   error that fn ignored makes the COMMIT fail with that error. A db.tx
+ *   inside a transaction runs fn under a SAVEPOINT: its error rolls back only
+ *   its own work (and is raised again), its success releases the savepoint.
+ * db.after_commit(fn): inside a transaction, fn runs once after the COMMIT
+ *   succeeded (in the same coroutine, the connection already released;
+ *   never for a rolled-back or retried attempt; an error in it is logged);
+ *   outside one, fn runs at once.
+ *
+ * The C side does the I/O: "query" (take a connection, run, give it back),
+ * "acquire", "exec" on a held connection, "release". The transaction logic
+ * is the small Lua chunk below, kept here with the C it drives. A request
+ * whose client went away still completes its queries and transaction. */
+#include "lua_db.h"
+
+#include <errno.h>
+#include <lauxlib.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "json.h"
+#include "log.h"
+#include "pg.h"
+#include "vm.h"
+
+enum { DB_QUERY, DB_EXEC, DB_ACQUIRE };
+
+/* One waiting call; the parameters are copied only while waiting for a
+ * connection (pg_query copies them itself). */
+typedef struct {
+    lua_State *co;
+    int mode;
+    pg_conn_t *conn;
+    int nparams;
+    const char **values; /* block: values array, sql, strings */
+    const char *sql;
+} db_req_t;
+
+static int array_mt_ref = LUA_NOREF;
+static int tx_retries = 5;
+
+void lua_db_set_tx_retries(int retries) { tx_retries = retries < 0 ? 0 : retries; }
+
+/* ---- parameters --------------------------------------------------------- */
+
+/* Replaces the arguments from index first on with their text form (nil for
+ * NULL); raises on a value that has none. Returns how many there are. */
+static int params_to_text(lua_State *L, int first) {
+    int n = lua_gettop(L) - first + 1;
+    if (n > 65535) luaL_error(L, "too many parameters");
+    for (int i = first; i < first + n; i++) {
+        char num[64];
+        switch (lua_type(L, i)) {
+        case LUA_TNIL: break;
+        case LUA_TLIGHTUSERDATA:
+            if (lua_touserdata(L, i)) luaL_argerror(L, i, "unsupported parameter type");
+            lua_pushnil(L); /* json.null */
+            lua_replace(L, i);
+            break;
+        case LUA_TBOOLEAN:
+            lua_pushstring(L, lua_toboolean(L, i) ? "t" : "f");
+            lua_replace(L, i);
+            break;
+        case LUA_TNUMBER: {
+            double x = lua_tonumber(L, i);
+            if (isnan(x)) snprintf(num, sizeof num, "NaN");
+            else if (isinf(x)) snprintf(num, sizeof num, x > 0 ? "Infinity" : "-Infinity");
+            else if (x == floor(x) && fabs(x) < 1e18) snprintf(num, sizeof num, "%.0f", x);
+            else snprintf(num, sizeof num, "%.17g", x);
+            lua_pushstring(L, num);
+            lua_replace(L, i);
+            break;
+        }
+        case LUA_TSTRING: {
+            size_t len;
+            const char *s = lua_tolstring(L, i, &len);
+            if (memchr(s, 0, len)) luaL_argerror(L, i, "string parameter contains a NUL byte");
+            break;
+        }
+        case LUA_TTABLE: {
+            char *out;
+            size_t len;
+            const char *err;
+            if (json_encode_lua(L, i, &out, &len, &err) < 0) luaL_argerror(L, i, err);
+            lua_pushlstring(L, out, len);
+            free(out);
+            lua_replace(L, i);
+            break;
+        }
+        default: luaL_argerror(L, i, "unsupported parameter type");
+        }
+    }
+    return n;
+}
+
+/* The text parameters at first.. as an array (malloc'd, NULL for NULL);
+ * pointers into the Lua strings, valid while they stay on the stack. */
+static const char **params_array(lua_State *L, int first, int n) {
+    const char **v = malloc(((size_t)n + 1) * sizeof *v);
+    if (!v) luaL_error(L, "out of memory");
+    for (int i = 0; i < n; i++) v[i] = lua_tostring(L, first + i);
+    return v;
+}
+
+/* A request that outlives this call: sql and values copied in one block. */
+static db_req_t *req_copy(lua_State *L, int mode, const char *sql, const char **vals, int n) {
+    size_t sqllen = sql ? strlen(sql) + 1 : 0, total = sizeof(db_req_t) + (size_t)n * sizeof(char *) + sqllen;
+    for (int i = 0; i < n; i++)
+        if (vals[i]) total += strlen(vals[i]) + 1;
+    db_req_t *r = malloc(total);
+    if (!r) return NULL;
+    r->co = L;
+    r->mode = mode;
+    r->conn = NULL;
+    r->nparams = n;
+    r->values = (const char **)(r + 1);
+    char *s = (char *)(r->values + n);
+    r->sql = s;
+    if (sql) memcpy(s, sql, sqllen);
+    s += sqllen;
+    for (int i = 0; i < n; i++) {
+        r->values[i] = NULL;
+        if (!vals[i]) continue;
+        size_t len = strlen(vals[i]) + 1;
+        memcpy(s, vals[i], len);
+        r->values[i] = s;
+        s += len;
+    }
+    return r;
+}
+
+/* ---- results ------------------------------------------------------------ */
+
+/* "YYYY-MM-DD HH:MM:SS[.ffffff][+00]" -> "YYYY-MM-DDTHH:MM:SS.mmmZ"; other
+ * forms (infinity, BC, years past 9999) stay as PostgreSQL wrote them. */
+static void push_timestamp(lua_State *L, const char *s, size_t len) {
+    if (len < 19 || s[4] != '-' || s[7] != '-' || s[10] != ' ' || s[13] != ':' || s[16] != ':' ||
+        (len > 19 && s[19] != '.' && s[19] != '+' && s[19] != '-') || strstr(s, "BC")) {
+        lua_pushlstring(L, s, len);
+        return;
+    }
+    char out[25];
+    memcpy(out, s, 19);
+    out[10] = 'T';
+    out[19] = '.';
+    size_t i = 0; /* milliseconds: the fraction truncated (rounding could carry) */
+    if (s[19] == '.')
+        for (; i < 3 && 20 + i < len && s[20 + i] >= '0' && s[20 + i] <= '9'; i++) out[20 + i] = s[20 + i];
+    for (; i < 3; i++) out[20 + i] = '0';
+    out[23] = 'Z';
+    lua_pushlstring(L, out, 24);
+}
+
+static void push_value(lua_State *L, PGresult *res, int row, int col) {
+    const char *s = PQgetvalue(res, row, col);
+    size_t len = (size_t)PQgetlength(res, row, col);
+    switch (PQftype(res, col)) {
+    case 16: lua_pushboolean(L, s[0] == 't'); break; /* bool */
+    case 20: case 21: case 23: case 26: case 700: case 701: /* int8 int2 int4 oid float4 float8 */
+        lua_pushnumber(L, strtod(s, NULL));
+        break;
+    case 114: case 3802: { /* json jsonb */
+        size_t pos;
+        if (json_decode_lua(L, s, len, &pos) < 0) { /* beyond the host's JSON (e.g. 1e400) */
+            lua_pop(L, 1);
+            lua_pushlstring(L, s, len);
+        }
+        break;
+    }
+    case 1114: case 1184: push_timestamp(L, s, len); break; /* timestamp timestamptz */
+    default: lua_pushlstring(L, s, len);
+    }
+}
+
+/* Pushes rows and count (and the command tag when tag is set). */
+static int push_result(lua_State *L, PGresult *res, int tag) {
+    int nrows = PQntuples(res), ncols = PQnfields(res);
+    lua_checkstack(L, 8);
+    lua_createtable(L, nrows, 0);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, array_mt_ref);
+    lua_setmetatable(L, -2);
+    for (int r = 0; r < nrows; r++) {
+        lua_createtable(L, 0, ncols);
+        for (int c = 0; c < ncols; c++) {
+            if (PQgetisnull(res, r, c)) continue;
+            push_value(L, res, r, c);
+            lua_setfield(L, -2, PQfname(res, c));
+        }
+        lua_rawseti(L, -2, r + 1);
+    }
+    const char *n = PQcmdTuples(res);
+    lua_pushnumber(L, *n ? strtod(n, NULL) : nrows);
+    if (!tag) return 2;
+    lua_pushstring(L, PQcmdStatus(res));
+    return 3;
+}
+
+/* Pushes nil, "SQLSTATE: message" (or the message alone), sqlstate. */
+static int push_error(lua_State *L, const char *err, const char *sqlstate) {
+    lua_checkstack(L, 4);
+    lua_pushnil(L);
+    if (sqlstate) lua_pushfstring(L, "%s: %s", sqlstate, err);
+    else lua_pushstring(L, err);
+    if (sqlstate) lua_pushstring(L, sqlstate);
+    else lua_pushnil(L);
+    return 3;
+}
+
+static int push_lost(lua_State *L) { return push_error(L, "connection lost", "08006"); }
+
+/* ---- completions (from the loop) ------------------------------------------ */
+
+static void on_result(PGresult *res, const char *err, const char *sqlstate, void *data) {
+    db_req_t *r = data;
+    lua_State *co = r->co;
+    int n = res ? push_result(co, res, r->mode == DB_EXEC) : push_error(co, err, sqlstate);
+    if (r->mode == DB_QUERY) pg_release(r->conn);
+    free(r);
+    vm_resume(co, n);
+}
+
+static void on_acquired(pg_conn_t *c, const char *err, const char *sqlstate, void *data) {
+    db_req_t *r = data;
+    lua_State *co = r->co;
+    int n;
+    if (!c) {
+        n = push_error(co, err, sqlstate);
+    } else if (r->mode == DB_ACQUIRE) {
+        lua_pushlightuserdata(co, c);
+        n = 1;
+    } else {
+        r->conn = c;
+        if (pg_query(c, r->sql, r->nparams, r->values, on_result, r) == 0) return;
+        pg_release(c);
+        n = push_lost(co);
+    }
+    free(r);
+    vm_resume(co, n);
+}
+
+/* ---- the C functions the Lua chunk drives ---------------------------------- */
+
+/* Raises unless L may wait: I/O must not start for a caller that cannot. */
+static void check_yieldable(lua_State *L) {
+    if (lua_pushthread(L)) luaL_error(L, "database calls must run in a request or timer coroutine");
+    lua_pop(L, 1);
+}
+
+/* Runs sql with the values on c; returns vm_suspend's value or the pushed
+ * error. */
+static int exec_on(lua_State *L, pg_conn_t *c, int mode, const char *sql, const char **vals, int n) {
+    db_req_t *r = req_copy(L, mode, NULL, vals, 0);
+    if (!r) return luaL_error(L, "out of memory");
+    r->conn = c;
+    int rc = pg_query(c, sql, n, vals, on_result, r);
+    if (rc == 0) return vm_suspend(L);
+    free(r);
+    if (mode == DB_QUERY) pg_release(c);
+    if (rc == -EBUSY) return luaL_error(L, "a query is already running on this connection");
+    return rc == -ENOMEM ? luaL_error(L, "out of memory") : push_lost(L);
+}
+
+/* query(sql, ...): takes a connection, runs sql, gives the connection back. */
+static int l_query(lua_State *L) {
+    const char *sql = luaL_checkstring(L, 1);
+    check_yieldable(L);
+    int n = params_to_text(L, 2);
+    const char **vals = params_array(L, 2, n);
+    pg_conn_t *c;
+    const char *err, *state;
+    db_req_t *r = req_copy(L, DB_QUERY, sql, vals, n);
+    if (!r) {
+        free(vals);
+        return luaL_error(L, "out of memory");
+    }
+    int rc = pg_acquire(&c, on_acquired, r, &err, &state);
+    if (rc == PG_QUEUED) {
+        free(vals);
+        return vm_suspend(L);
+    }
+    free(r);
+    if (rc < 0) {
+        free(vals);
+        return push_error(L, err, state);
+    }
+    rc = exec_on(L, c, DB_QUERY, sql, vals, n);
+    free(vals);
+    return rc;
+}
+
+/* acquire() -> connection (light userdata) | nil, err, sqlstate */
+static int l_acquire(lua_State *L) {
+    check_yieldable(L);
+    pg_conn_t *c;
+    const char *err, *state;
+    db_req_t *r = req_copy(L, DB_ACQUIRE, NULL, NULL, 0);
+    if (!r) return luaL_error(L, "out of memory");
+    int rc = pg_acquire(&c, on_acquired, r, &err, &state);
+    if (rc == PG_QUEUED) return vm_suspend(L);
+    free(r);
+    if (rc < 0) return push_error(L, err, state);
+    lua_pushlightuserdata(L, c);
+    return 1;
+}
+
+/* exec(connection, sql, ...) -> rows, count, tag | nil, err, sqlstate */
+static int l_exec(lua_State *L) {
+    luaL_checktype(L, 1, LUA_TLIGHTUSERDATA);
+    pg_conn_t *c = lua_touserdata(L, 1);
+    const char *sql = luaL_checkstring(L, 2);
+    int n = params_to_text(L, 3);
+    const char **vals = params_array(L, 3, n);
+    int rc = exec_on(L, c, DB_EXEC, sql, vals, n);
+    free(vals);
+    return rc;
+}
+
+static int l_release(lua_State *L) {
+    luaL_checktype(L, 1, LUA_TLIGHTUSERDATA);
+    pg_release(lua_touserdata(L, 1));
+    return 0;
+}
+
+static int l_retries(lua_State *L) {
+    lua_pushinteger(L, tx_retries);
+    return 1;
+}
+
+static int l_log_error(lua_State *L) {
+    const char *rid = vm_request_id(L);
+    log_errorf("db.after_commit failed (request %s): %s", rid ? rid : "-", luaL_checkstring(L, 1));
+    return 0;
+}
+
+/* ---- transactions, in Lua ------------------------------------------------- */
+
+static const char tx_chunk[] =
+    "local C, running = ...\n"
+    "local RETRY = { ['40001'] = true, ['40P01'] = true }\n"
+    "local BEGIN = {\n"
+    "  ['read committed'] = 'BEGIN ISOLATION LEVEL READ COMMITTED',\n"
+    "  ['repeatable read'] = 'BEGIN ISOLATION LEVEL REPEATABLE READ',\n"
+    "  serializable = 'BEGIN ISOLATION LEVEL SERIALIZABLE',\n"
+    "}\n"
+    "local txs = setmetatable({}, { __mode = 'k' }) -- coroutine -> its open transaction\n"
+    "local function pack(...) return { n = select('#', ...), ... } end\n"
+    "\n"
+    "-- Runs sql on t's connection; remembers the first failure and the first\n"
+    "-- one that calls for running the whole transaction again.\n"
+    "local function exec(t, sql, ...)\n"
+    "  local rows, a, b = C.exec(t.conn, sql, ...)\n"
+    "  if rows then return rows, a, b end\n"
+    "  t.failed = t.failed or { a, b }\n"
+    "  if RETRY[b] then t.retry = t.retry or { a, b } end\n"
+    "  return nil, a, b\n"
+    "end\n"
+    "\n"
+    "local db = {}\n"
+    "\n"
+    "function db.query(sql, ...)\n"
+    "  local t = txs[running()]\n"
+    "  if not t then return C.query(sql, ...) end\n"
+    "  local rows, a, b = exec(t, sql, ...)\n"
+    "  if rows then return rows, a end\n"
+    "  return nil, a, b\n"
+    "end\n"
+    "\n"
+    "function db.after_commit(fn)\n"
+    "  if type(fn) ~= 'function' then error('db.after_commit expects a function', 2) end\n"
+    "  local t = txs[running()]\n"
+    "  if t then t.after[#t.after + 1] = fn else fn() end\n"
+    "end\n"
+    "\n"
+    "-- A db.tx inside a transaction: fn runs under a savepoint.\n"
+    "local function nested(t, fn)\n"
+    "  t.depth = t.depth + 1\n"
+    "  local sp = 'cc_sp' .. t.depth\n"
+    "  local ok, err, state = exec(t, 'SAVEPOINT ' .. sp)\n"
+    "  if not ok then t.depth = t.depth - 1 return nil, err, state end\n"
+    "  local mark, failed = #t.after, t.failed\n"
+    "  local res = pack(pcall(fn))\n"
+    "  t.depth = t.depth - 1\n"
+    "  if t.retry then -- the outer transaction runs again\n"
+    "    if not res[1] then error(res[2], 0) end\n"
+    "    return nil, t.retry[1], t.retry[2]\n"
+    "  end\n"
+    "  if res[1] then\n"
+    "    ok, err, state = exec(t, 'RELEASE SAVEPOINT ' .. sp)\n"
+    "    if ok then return unpack(res, 2, res.n) end\n"
+    "    if t.failed ~= failed then err, state = t.failed[1], t.failed[2] end\n"
+    "  end\n"
+    "  exec(t, 'ROLLBACK TO SAVEPOINT ' .. sp)\n"
+    "  for i = #t.after, mark + 1, -1 do t.after[i] = nil end\n"
+    "  t.failed = failed\n"
+    "  if not res[1] then error(res[2], 0) end\n"
+    "  return nil, err, state\n"
+    "end\n"
+    "\n"
+    "function db.tx(fn, opts)\n"
+    "  if type(fn) ~= 'function' then error('db.tx expects a function', 2) end\n"
+    "  local co = running()\n"
+    "  if txs[co] then return nested(txs[co], fn) end\n"
+    "  local begin = BEGIN[opts and opts.isolation or 'read committed']\n"
+    "  if not begin then error('db.tx: unknown isolation ' .. tostring(opts.isolation), 2) end\n"
+    "  local err, state\n"
+    "  for _ = 0, C.retries() do\n"
+    "    local conn, res, ok\n"
+    "    conn, err, state = C.acquire()\n"
+    "    if not conn then return nil, err, state end\n"
+    "    local t = { conn = conn, after = {}, depth = 0 }\n"
+    "    ok, err, state = exec(t, begin)\n"
+    "    if ok then\n"
+    "      txs[co] = t\n"
+    "      res = pack(pcall(fn))\n"
+    "      txs[co] = nil\n"
+    "      if res[1] and not t.retry then -- COMMIT ends the transaction, even failing\n"
+    "        ok, err, state = exec(t, 'COMMIT')\n"
+    "        if ok and state == 'ROLLBACK' then -- an ignored error had aborted it\n"
+    "          ok, err, state = nil, t.failed[1], t.failed[2]\n"
+    "        end\n"
+    "        if ok then\n"
+    "          C.release(conn)\n"
+    "          for _, f in ipairs(t.after) do\n"
+    "            local fok, ferr = pcall(f)\n"
+    "            if not fok then C.log_error(tostring(ferr)) end\n"
+    "          end\n"
+    "          return unpack(res, 2, res.n)\n"
+    "        end\n"
+    "      else\n"
+    "        exec(t, 'ROLLBACK')\n"
+    "      end\n"
+    "    end\n"
+    "    C.release(conn)\n"
+    "    if res and not res[1] and not t.retry then error(res[2], 0) end\n"
+    "    if not t.retry then return nil, err, state end\n"
+    "    err, state = t.retry[1], t.retry[2]\n"
+    "  end\n"
+    "  return nil, err, state\n"
+    "end\n"
+    "\n"
+    "return db\n";
+
+int luaopen_cc_db(lua_State *L) {
+    static const luaL_Reg fns[] = {
+        {"query", l_query},     {"acquire", l_acquire}, {"exec", l_exec},           {"release", l_release},
+        {"retries", l_retries}, {"log_error", l_log_error}, {NULL, NULL},
+    };
+    if (array_mt_ref == LUA_NOREF) {
+        luaopen_cc_json(L); /* json.array_mt is one table per state, kept by json.c */
+        lua_getfield(L, -1, "array_mt");
+        array_mt_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+        lua_pop(L, 1);
+    }
+    if (luaL_loadbuffer(L, tx_chunk, sizeof tx_chunk - 1, "=host.db")) return lua_error(L);
+    lua_newtable(L);
+    luaL_register(L, NULL, fns);
+    lua_getglobal(L, "coroutine");
+    lua_getfield(L, -1, "running");
+    lua_remove(L, -2);
+    lua_call(L, 2, 1);
+    return 1;
+}

@@ -1,0 +1,732 @@
+/* pg.c - the worker's PostgreSQL pool, fully asynchronous on its libuv loop.
+ *
+ * After Kore's pgsql.c: one explicit state machine per connection slot and a
+ * wait queue for callers when the pool is exhausted.
+ *
+ *   CLOSED --acquire demand--> RESOLVING --uv_getaddrinfo--> CONNECTING
+ *   CONNECTING --PQconnectPoll OK--> IDLE <--release-- BUSY <--acquire-- IDLE
+ *   RESOLVING/CONNECTING --failure or connect timeout--> BACKOFF
+ *   IDLE --server closed the socket--> BACKOFF; BUSY and broken --release--> BACKOFF
+ *   BACKOFF --timer (100 ms doubling to 5 s while attempts fail)--> RESOLVING
+ *
+ * Libpq never resolves names here: the host is resolved on the thread pool
+ * and passed as hostaddr (host stays for TLS and .pgpass). The session gets
+ * TimeZone=UTC, DateStyle=ISO, client_encoding=UTF8 and the statement
+ * timeout through the startup packet, so no extra round trip is needed.
+ *
+ * A query is up to three steps on one connection: DEALLOCATE ALL when the
+ * statement cache is full (it is then cleared, which is simpler than LRU and
+ * rare), PREPARE under a per-connection name on first use of an SQL text,
+ * then EXECUTE by name. Each step is sent with the connection in nonblocking
+ * mode (PQflush until the output is out, polling for writability meanwhile),
+ * and its results are read with PQconsumeInput/PQisBusy/PQgetResult until
+ * PQgetResult returns NULL. A guard timer (statement timeout plus connect
+ * timeout) breaks a connection whose server stops answering altogether.
+ *
+ * Hand-overs to waiting callers run from a uv_idle_t callback ("kick"), never
+ * inside pg_release() or pg_acquire(), since those are called from running
+ * Lua code and the callbacks resume other coroutines. */
+#include "pg.h"
+
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+
+#define PG_BACKOFF_MIN_MS 100.0
+#define PG_BACKOFF_MAX_MS 5000.0
+#define PG_CACHE_MAX 256     /* prepared statements per connection */
+#define PG_CACHE_BUCKETS 128 /* power of two */
+
+typedef enum { PG_CLOSED, PG_RESOLVING, PG_CONNECTING, PG_IDLE, PG_BUSY, PG_BACKOFF } pg_state_t;
+typedef enum { STEP_NONE, STEP_DEALLOCATE, STEP_PREPARE, STEP_EXECUTE } pg_step_t;
+
+typedef struct pg_stmt {
+    struct pg_stmt *next;
+    uint32_t hash;
+    unsigned id;
+    char sql[]; /* NUL-terminated */
+} pg_stmt_t;
+
+typedef struct {
+    pg_conn_t *conn;
+    unsigned attempt;
+    uv_getaddrinfo_t req;
+} pg_resolve_t;
+
+struct pg_conn {
+    int index;
+    pg_state_t state;
+    int broken;      /* BUSY but the connection is gone */
+    unsigned attempt; /* connect attempts; stale resolver answers are ignored */
+    int failures;    /* consecutive failed attempts */
+    double backoff_ms;
+    PGconn *pq;
+    uv_poll_t *poll;
+    int poll_fd, poll_events;
+    uv_timer_t timer; /* connect timeout, backoff, or query guard */
+    /* statement cache */
+    pg_stmt_t *stmts[PG_CACHE_BUCKETS];
+    int nstmts;
+    unsigned next_id;
+    /* query in flight */
+    pg_step_t step;
+    int flushing;
+    char *qbuf; /* one block: the values array, the sql, the values */
+    const char *sql;
+    const char **values;
+    int nparams;
+    uint32_t qhash;
+    unsigned qid;
+    pg_result_cb cb;
+    void *data;
+    PGresult *res;
+    char errbuf[256];
+};
+
+typedef struct pg_waiter {
+    struct pg_waiter *next;
+    pg_acquire_cb cb;
+    void *data;
+    uint64_t deadline;
+} pg_waiter_t;
+
+static struct {
+    uv_loop_t *loop;
+    pg_conn_t *conns;
+    int size, in_use, enabled, nwaiting;
+    pg_waiter_t *head, *tail;
+    uv_timer_t wait_timer;
+    uv_idle_t kick;
+    double wait_timeout_ms, statement_timeout_ms, connect_timeout_ms;
+    /* PQconnectStartParams arguments; values[hostaddr_at] is set per attempt */
+    const char **keywords, **values;
+    int hostaddr_at;
+    char *host;     /* name to resolve, NULL when libpq needs no resolution */
+    char *options;  /* the "options" value: URL options plus ours */
+    PQconninfoOption *parsed;
+    char last_error[256];
+} pool;
+
+static void conn_open(pg_conn_t *c);
+static void conn_lost(pg_conn_t *c, const char *why);
+static void on_poll(uv_poll_t *p, int status, int events);
+
+static void pool_kick(void);
+
+/* ---- statement cache ------------------------------------------------- */
+
+static uint32_t hash_sql(const char *s) {
+    uint32_t h = 2166136261u;
+    while (*s) h = (h ^ (unsigned char)*s++) * 16777619u;
+    return h;
+}
+
+static pg_stmt_t **cache_find(pg_conn_t *c, const char *sql, uint32_t h) {
+    pg_stmt_t **p = &c->stmts[h & (PG_CACHE_BUCKETS - 1)];
+    while (*p && ((*p)->hash != h || strcmp((*p)->sql, sql) != 0)) p = &(*p)->next;
+    return p;
+}
+
+static void cache_clear(pg_conn_t *c) {
+    for (int i = 0; i < PG_CACHE_BUCKETS; i++) {
+        while (c->stmts[i]) {
+            pg_stmt_t *s = c->stmts[i];
+            c->stmts[i] = s->next;
+            free(s);
+        }
+    }
+    c->nstmts = 0;
+}
+
+static void cache_add(pg_conn_t *c, const char *sql, uint32_t h, unsigned id) {
+    size_t n = strlen(sql) + 1;
+    pg_stmt_t *s = malloc(sizeof *s + n);
+    if (!s) return; /* not cached: prepared again next time under a new name */
+    memcpy(s->sql, sql, n);
+    s->hash = h;
+    s->id = id;
+    pg_stmt_t **b = &c->stmts[h & (PG_CACHE_BUCKETS - 1)];
+    s->next = *b;
+    *b = s;
+    c->nstmts++;
+}
+
+/* ---- socket polling --------------------------------------------------- */
+
+static void on_poll_closed(uv_handle_t *h) { free(h); }
+
+static void poll_stop(pg_conn_t *c) {
+    if (!c->poll) return;
+    uv_close((uv_handle_t *)c->poll, on_poll_closed);
+    c->poll = NULL;
+    c->poll_fd = -1;
+}
+
+/* Polls the connection's current socket for events, re-creating the handle
+ * when libpq moved to another socket. Returns 0, or -1 when it cannot. */
+static int poll_set(pg_conn_t *c, int events) {
+    int fd = PQsocket(c->pq);
+    if (fd < 0) return -1;
+    if (c->poll && c->poll_fd != fd) poll_stop(c);
+    if (!c->poll) {
+        c->poll = malloc(sizeof *c->poll);
+        if (!c->poll || uv_poll_init(pool.loop, c->poll, fd) < 0) {
+            free(c->poll);
+            c->poll = NULL;
+            return -1;
+        }
+        c->poll->data = c;
+        c->poll_fd = fd;
+        c->poll_events = 0;
+    }
+    if (events != c->poll_events && uv_poll_start(c->poll, events, on_poll) < 0) return -1;
+    c->poll_events = events;
+    return 0;
+}
+
+/* ---- connection lifecycle -------------------------------------------- */
+
+static void conn_close(pg_conn_t *c) {
+    poll_stop(c); /* before PQfinish closes the socket */
+    if (c->pq) PQfinish(c->pq);
+    c->pq = NULL;
+    cache_clear(c);
+    c->next_id = 0;
+}
+
+/* Copies the first line of msg (libpq's messages end with newlines). */
+static void set_error(char *buf, size_t cap, const char *prefix, const char *msg) {
+    snprintf(buf, cap, "%s%s", prefix, msg && *msg ? msg : "unknown error");
+    buf[strcspn(buf, "\n")] = 0;
+}
+
+static void on_backoff(uv_timer_t *t) {
+    pg_conn_t *c = t->data;
+    conn_open(c);
+}
+
+/* Closes c and schedules its reopening after the current backoff delay. */
+static void conn_backoff(pg_conn_t *c) {
+    conn_close(c);
+    c->state = PG_BACKOFF;
+    c->broken = 0;
+    uv_timer_start(&c->timer, on_backoff, (uint64_t)c->backoff_ms, 0);
+    pool_kick(); /* waiters may have nothing left to wait for */
+}
+
+/* A connect attempt of c failed with message msg. */
+static void connect_failed(pg_conn_t *c, const char *msg) {
+    set_error(pool.last_error, sizeof pool.last_error, "could not connect to the server: ", msg);
+    if (c->failures++ == 0) log_warnf("database connection %d: %s", c->index, pool.last_error);
+    if (c->failures > 1) c->backoff_ms = c->backoff_ms * 2 > PG_BACKOFF_MAX_MS ? PG_BACKOFF_MAX_MS : c->backoff_ms * 2;
+    conn_backoff(c);
+}
+
+static void on_connect_timeout(uv_timer_t *t) { connect_failed(t->data, "timeout expired"); }
+
+static void connect_poll(pg_conn_t *c) {
+    switch (PQconnectPoll(c->pq)) {
+    case PGRES_POLLING_READING:
+        if (poll_set(c, UV_READABLE) < 0) connect_failed(c, "cannot poll the socket");
+        return;
+    case PGRES_POLLING_WRITING:
+        if (poll_set(c, UV_WRITABLE) < 0) connect_failed(c, "cannot poll the socket");
+        return;
+    case PGRES_POLLING_OK:
+        break;
+    default:
+        connect_failed(c, PQerrorMessage(c->pq));
+        return;
+    }
+    if (PQsetnonblocking(c->pq, 1) != 0 || poll_set(c, UV_READABLE) < 0) {
+        connect_failed(c, "cannot switch the connection to nonblocking mode");
+        return;
+    }
+    uv_timer_stop(&c->timer);
+    if (c->failures) log_infof("database connection %d: connected again", c->index);
+    c->failures = 0;
+    c->backoff_ms = PG_BACKOFF_MIN_MS;
+    c->state = PG_IDLE;
+    pool_kick();
+}
+
+/* Server notices and warnings go to the debug log (libpq would print them
+ * on stderr). */
+static void on_notice(void *arg, const char *msg) {
+    pg_conn_t *c = arg;
+    char line[256];
+    set_error(line, sizeof line, "", msg);
+    log_debugf("database connection %d: %s", c->index, line);
+}
+
+/* Starts libpq's nonblocking connect, by address when one was resolved. */
+static void connect_start(pg_conn_t *c, const char *addr) {
+    if (addr) pool.values[pool.hostaddr_at] = addr;
+    c->pq = PQconnectStartParams(pool.keywords, pool.values, 0);
+    if (addr) pool.values[pool.hostaddr_at] = NULL;
+    c->state = PG_CONNECTING;
+    if (!c->pq) {
+        connect_failed(c, "out of memory");
+        return;
+    }
+    if (PQstatus(c->pq) == CONNECTION_BAD) {
+        connect_failed(c, PQerrorMessage(c->pq));
+        return;
+    }
+    PQsetNoticeProcessor(c->pq, on_notice, c);
+    /* libpq's first step is to wait for the socket to become writable */
+    if (poll_set(c, UV_WRITABLE) < 0) connect_failed(c, "cannot poll the socket");
+}
+
+static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *ai) {
+    pg_resolve_t *r = req->data;
+    pg_conn_t *c = r->conn;
+    char addr[64] = "";
+    if (status == 0 && ai) {
+        if (ai->ai_family == AF_INET6)
+            uv_ip6_name((struct sockaddr_in6 *)ai->ai_addr, addr, sizeof addr);
+        else
+            uv_ip4_name((struct sockaddr_in *)ai->ai_addr, addr, sizeof addr);
+    }
+    uv_freeaddrinfo(ai);
+    int current = c->state == PG_RESOLVING && c->attempt == r->attempt;
+    free(r);
+    if (!current) return; /* the attempt timed out meanwhile */
+    if (!*addr) {
+        char msg[200];
+        snprintf(msg, sizeof msg, "cannot resolve \"%s\": %s", pool.host, uv_strerror(status ? status : UV_EAI_NODATA));
+        connect_failed(c, msg);
+        return;
+    }
+    connect_start(c, addr);
+}
+
+/* Starts a connect attempt on slot c (CLOSED or BACKOFF). */
+static void conn_open(pg_conn_t *c) {
+    c->attempt++;
+    c->state = PG_RESOLVING;
+    uv_timer_start(&c->timer, on_connect_timeout, (uint64_t)pool.connect_timeout_ms, 0);
+    if (!pool.host) {
+        connect_start(c, NULL);
+        return;
+    }
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
+    pg_resolve_t *r = malloc(sizeof *r);
+    if (!r) {
+        connect_failed(c, "out of memory");
+        return;
+    }
+    r->conn = c;
+    r->attempt = c->attempt;
+    r->req.data = r;
+    int rc = uv_getaddrinfo(pool.loop, &r->req, on_resolved, pool.host, NULL, &hints);
+    if (rc < 0) {
+        free(r);
+        connect_failed(c, uv_strerror(rc));
+    }
+}
+
+/* ---- queries ----------------------------------------------------------- */
+
+static void on_guard(uv_timer_t *t) { conn_lost(t->data, "no answer from the server"); }
+
+/* Sends the current step of c's query. Returns 0, or -1 when the
+ * connection is lost. */
+static int step_send(pg_conn_t *c) {
+    char name[24];
+    int ok;
+    snprintf(name, sizeof name, "cc_s%u", c->qid);
+    if (c->step == STEP_DEALLOCATE)
+        ok = PQsendQuery(c->pq, "DEALLOCATE ALL");
+    else if (c->step == STEP_PREPARE)
+        ok = PQsendPrepare(c->pq, name, c->sql, c->nparams, NULL);
+    else
+        ok = PQsendQueryPrepared(c->pq, name, c->nparams, c->values, NULL, NULL, 0);
+    if (!ok) return -1;
+    int f = PQflush(c->pq);
+    if (f < 0) return -1;
+    c->flushing = f == 1;
+    return poll_set(c, c->flushing ? UV_READABLE | UV_WRITABLE : UV_READABLE);
+}
+
+/* Ends c's query: the callback gets res, or NULL and the error, exactly
+ * once; res (which err may point into) is freed afterwards. */
+static void query_finish(pg_conn_t *c, PGresult *res, const char *err, const char *sqlstate) {
+    pg_result_cb cb = c->cb;
+    void *data = c->data;
+    uv_timer_stop(&c->timer);
+    c->step = STEP_NONE;
+    c->cb = NULL;
+    free(c->qbuf);
+    c->qbuf = NULL;
+    cb(err ? NULL : res, err, sqlstate, data);
+    PQclear(res);
+}
+
+/* Takes c's connection out of use and fails its query in flight, if any:
+ * an idle slot goes to backoff now, a busy one when it is released. */
+static void conn_lost(pg_conn_t *c, const char *why) {
+    set_error(c->errbuf, sizeof c->errbuf, "connection lost: ", why);
+    snprintf(pool.last_error, sizeof pool.last_error, "%s", c->errbuf);
+    log_warnf("database connection %d: %s", c->index, c->errbuf);
+    PQclear(c->res);
+    c->res = NULL;
+    conn_close(c);
+    if (c->state != PG_BUSY) {
+        c->backoff_ms = PG_BACKOFF_MIN_MS;
+        conn_backoff(c);
+        return;
+    }
+    c->broken = 1;
+    if (c->step != STEP_NONE) query_finish(c, NULL, c->errbuf, "08006");
+}
+
+/* The results of c's current step are complete (in c->res): go on to the
+ * next step or finish the query. */
+static void step_done(pg_conn_t *c) {
+    PGresult *res = c->res;
+    c->res = NULL;
+    ExecStatusType st = PQresultStatus(res);
+    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+        const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+        const char *msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+        if (!state || !msg || PQstatus(c->pq) == CONNECTION_BAD) { /* libpq's own error */
+            PQclear(res);
+            conn_lost(c, PQerrorMessage(c->pq));
+            return;
+        }
+        /* 0A000 "cached plan must not change result type": prepare anew */
+        pg_stmt_t **p = cache_find(c, c->sql, c->qhash), *s = *p;
+        if (c->step == STEP_EXECUTE && s && strcmp(state, "0A000") == 0) {
+            *p = s->next;
+            free(s);
+            c->nstmts--;
+        }
+        query_finish(c, res, msg, state);
+        return;
+    }
+    if (c->step == STEP_EXECUTE) {
+        query_finish(c, res, NULL, NULL);
+        return;
+    }
+    PQclear(res);
+    if (c->step == STEP_DEALLOCATE) {
+        cache_clear(c);
+        c->step = STEP_PREPARE;
+    } else {
+        cache_add(c, c->sql, c->qhash, c->qid);
+        c->step = STEP_EXECUTE;
+    }
+    if (step_send(c) < 0) conn_lost(c, PQerrorMessage(c->pq));
+}
+
+/* Reads what the server sent on c. Returns -1 when the connection is lost
+ * (conn_lost has run). */
+static int conn_read(pg_conn_t *c) {
+    if (!PQconsumeInput(c->pq) || PQstatus(c->pq) == CONNECTION_BAD) {
+        conn_lost(c, PQerrorMessage(c->pq));
+        return -1;
+    }
+    PGnotify *n;
+    while ((n = PQnotifies(c->pq))) PQfreemem(n);
+    return 0;
+}
+
+static void on_poll(uv_poll_t *p, int status, int events) {
+    pg_conn_t *c = p->data;
+    if (status < 0) events = UV_READABLE | UV_WRITABLE; /* let libpq find the error */
+    if (c->state == PG_CONNECTING) {
+        connect_poll(c);
+        return;
+    }
+    if (c->step == STEP_NONE) { /* idle or held between queries: a server goodbye */
+        conn_read(c);
+        return;
+    }
+    if (c->flushing && (events & UV_WRITABLE)) {
+        int f = PQflush(c->pq);
+        if (f < 0 || (f == 0 && poll_set(c, UV_READABLE) < 0)) {
+            conn_lost(c, PQerrorMessage(c->pq));
+            return;
+        }
+        c->flushing = f == 1;
+    }
+    if (!(events & UV_READABLE) || conn_read(c) < 0) return;
+    while (!PQisBusy(c->pq)) {
+        PGresult *res = PQgetResult(c->pq);
+        if (!res) {
+            if (c->res) step_done(c);
+            else conn_lost(c, PQerrorMessage(c->pq));
+            return;
+        }
+        if (c->res && PQresultStatus(c->res) == PGRES_FATAL_ERROR) { /* keep the first error */
+            PQclear(res);
+            continue;
+        }
+        PQclear(c->res);
+        c->res = res;
+    }
+}
+
+int pg_query(pg_conn_t *c, const char *sql, int nparams, const char *const *values, pg_result_cb cb,
+             void *data) {
+    if (c->broken || !c->pq) return -EPIPE;
+    if (c->step != STEP_NONE) return -EBUSY;
+    /* one block: the values array (first, for alignment), the sql, the values */
+    size_t sqllen = strlen(sql) + 1, total = (size_t)nparams * sizeof(char *) + sqllen;
+    for (int i = 0; i < nparams; i++)
+        if (values[i]) total += strlen(values[i]) + 1;
+    char *buf = malloc(total);
+    if (!buf) return -ENOMEM;
+    const char **vals = (const char **)buf;
+    char *s = buf + (size_t)nparams * sizeof(char *);
+    memcpy(s, sql, sqllen);
+    c->qbuf = buf;
+    c->sql = s;
+    s += sqllen;
+    for (int i = 0; i < nparams; i++) {
+        vals[i] = NULL;
+        if (!values[i]) continue;
+        size_t n = strlen(values[i]) + 1;
+        memcpy(s, values[i], n);
+        vals[i] = s;
+        s += n;
+    }
+    c->values = vals;
+    c->nparams = nparams;
+    c->qhash = hash_sql(c->sql);
+    c->cb = cb;
+    c->data = data;
+    pg_stmt_t *st = *cache_find(c, c->sql, c->qhash);
+    if (st) {
+        c->qid = st->id;
+        c->step = STEP_EXECUTE;
+    } else {
+        c->qid = c->next_id++;
+        c->step = c->nstmts >= PG_CACHE_MAX ? STEP_DEALLOCATE : STEP_PREPARE;
+    }
+    if (step_send(c) < 0) {
+        c->step = STEP_NONE;
+        c->cb = NULL;
+        free(buf);
+        c->qbuf = NULL;
+        conn_lost(c, PQerrorMessage(c->pq)); /* busy: only marks it broken */
+        return -EPIPE;
+    }
+    if (pool.statement_timeout_ms > 0)
+        uv_timer_start(&c->timer, on_guard, (uint64_t)(pool.statement_timeout_ms + pool.connect_timeout_ms), 0);
+    return 0;
+}
+
+/* ---- the pool and its wait queue --------------------------------------- */
+
+static pg_conn_t *pool_find(pg_state_t state) {
+    for (int i = 0; i < pool.size; i++)
+        if (pool.conns[i].state == state) return &pool.conns[i];
+    return NULL;
+}
+
+static int pool_count(pg_state_t state) {
+    int n = 0;
+    for (int i = 0; i < pool.size; i++) n += pool.conns[i].state == state;
+    return n;
+}
+
+static pg_waiter_t *waiter_pop(void) {
+    pg_waiter_t *w = pool.head;
+    pool.head = w->next;
+    if (!pool.head) pool.tail = NULL;
+    pool.nwaiting--;
+    return w;
+}
+
+static void on_wait_timeout(uv_timer_t *t);
+
+/* Arms the wait timer for the oldest waiter (all waits are equally long,
+ * so the head's deadline is the earliest). */
+static void wait_timer_arm(void) {
+    if (!pool.head) {
+        uv_timer_stop(&pool.wait_timer);
+        return;
+    }
+    uint64_t now = uv_now(pool.loop);
+    uv_timer_start(&pool.wait_timer, on_wait_timeout, pool.head->deadline > now ? pool.head->deadline - now : 0, 0);
+}
+
+static void on_wait_timeout(uv_timer_t *t) {
+    (void)t;
+    uint64_t now = uv_now(pool.loop);
+    while (pool.head && pool.head->deadline <= now) {
+        pg_waiter_t *w = waiter_pop();
+        w->cb(NULL, "pool timeout", NULL, w->data);
+        free(w);
+    }
+    wait_timer_arm();
+}
+
+/* Serves waiters from idle connections, opens closed slots for the rest,
+ * and fails them all when no connection could ever serve them (every slot
+ * is in reconnect backoff). */
+static void on_kick(uv_idle_t *h) {
+    uv_idle_stop(h);
+    pg_conn_t *c;
+    while (pool.head && (c = pool_find(PG_IDLE))) {
+        pg_waiter_t *w = waiter_pop();
+        c->state = PG_BUSY;
+        pool.in_use++;
+        w->cb(c, NULL, NULL, w->data);
+        free(w);
+    }
+    int opening = pool_count(PG_RESOLVING) + pool_count(PG_CONNECTING);
+    while (opening < pool.nwaiting && (c = pool_find(PG_CLOSED))) {
+        conn_open(c);
+        opening++;
+    }
+    if (pool.head && pool_count(PG_BACKOFF) == pool.size) {
+        while (pool.head) {
+            pg_waiter_t *w = waiter_pop();
+            w->cb(NULL, pool.last_error, "08001", w->data);
+            free(w);
+        }
+    }
+    wait_timer_arm();
+}
+
+static void pool_kick(void) { uv_idle_start(&pool.kick, on_kick); }
+
+int pg_acquire(pg_conn_t **out, pg_acquire_cb cb, void *data, const char **err, const char **sqlstate) {
+    *out = NULL;
+    if (!pool.enabled) {
+        *err = "DATABASE_URL is not set";
+        *sqlstate = "08001";
+        return -ENOTCONN;
+    }
+    pg_conn_t *c = pool.head ? NULL : pool_find(PG_IDLE);
+    if (c) {
+        c->state = PG_BUSY;
+        pool.in_use++;
+        *out = c;
+        return 0;
+    }
+    if (pool_count(PG_BACKOFF) == pool.size) {
+        *err = pool.last_error;
+        *sqlstate = "08001";
+        return -ECONNREFUSED;
+    }
+    pg_waiter_t *w = malloc(sizeof *w);
+    if (!w) {
+        *err = "out of memory";
+        *sqlstate = "53200";
+        return -ENOMEM;
+    }
+    w->next = NULL;
+    w->cb = cb;
+    w->data = data;
+    w->deadline = uv_now(pool.loop) + (uint64_t)pool.wait_timeout_ms;
+    if (pool.tail) pool.tail->next = w;
+    else pool.head = w;
+    pool.tail = w;
+    pool.nwaiting++;
+    if (pool.head == w) wait_timer_arm();
+    pool_kick();
+    return PG_QUEUED;
+}
+
+void pg_release(pg_conn_t *c) {
+    pool.in_use--;
+    if (c->broken || !c->pq || PQtransactionStatus(c->pq) != PQTRANS_IDLE) {
+        if (!c->broken) log_warnf("database connection %d released inside a transaction: reopening it", c->index);
+        c->backoff_ms = PG_BACKOFF_MIN_MS;
+        conn_backoff(c);
+        return;
+    }
+    c->state = PG_IDLE;
+    if (pool.head) pool_kick();
+}
+
+int pg_pool_in_use(void) { return pool.in_use; }
+int pg_pool_size(void) { return pool.size; }
+
+/* ---- set-up ------------------------------------------------------------- */
+
+static const char *conninfo_get(const char *keyword) {
+    for (PQconninfoOption *o = pool.parsed; o->keyword; o++)
+        if (strcmp(o->keyword, keyword) == 0) return o->val && *o->val ? o->val : NULL;
+    return NULL;
+}
+
+int pg_init(uv_loop_t *loop, const pg_options_t *o, char *err, size_t errlen) {
+    pool.loop = loop;
+    pool.size = o->pool_size;
+    pool.wait_timeout_ms = o->wait_timeout_ms;
+    pool.statement_timeout_ms = o->statement_timeout_ms;
+    pool.connect_timeout_ms = o->connect_timeout_ms;
+    uv_timer_init(loop, &pool.wait_timer);
+    uv_idle_init(loop, &pool.kick);
+    if (!o->conninfo || !*o->conninfo) return 0;
+    if (o->pool_size < 1) return snprintf(err, errlen, "the pool size must be at least 1"), -1;
+    char *perr = NULL;
+    pool.parsed = PQconninfoParse(o->conninfo, &perr);
+    if (!pool.parsed) {
+        snprintf(err, errlen, "DATABASE_URL: %s", perr ? perr : "out of memory");
+        err[strcspn(err, "\n")] = 0;
+        PQfreemem(perr);
+        return -1;
+    }
+    const char *host = conninfo_get("host"), *port = conninfo_get("port");
+    const char *hostaddr = conninfo_get("hostaddr"), *opts = conninfo_get("options");
+    if (!host) host = getenv("PGHOST"); /* libpq's own default, which it would resolve itself */
+    if ((host && strchr(host, ',')) || (port && strchr(port, ',')) || (hostaddr && strchr(hostaddr, ',')))
+        return snprintf(err, errlen, "DATABASE_URL: several hosts are not supported"), -1;
+    int n = 0;
+    for (PQconninfoOption *p = pool.parsed; p->keyword; p++) n++;
+    pool.keywords = calloc((size_t)n + 6, sizeof(char *));
+    pool.values = calloc((size_t)n + 6, sizeof(char *));
+    char extra[160];
+    snprintf(extra, sizeof extra, "-c TimeZone=UTC -c DateStyle=ISO -c statement_timeout=%.0f",
+             o->statement_timeout_ms > 0 ? o->statement_timeout_ms : 0);
+    size_t olen = (opts ? strlen(opts) + 1 : 0) + strlen(extra) + 1;
+    pool.options = malloc(olen);
+    pool.conns = calloc((size_t)o->pool_size, sizeof *pool.conns);
+    if (!pool.keywords || !pool.values || !pool.options || !pool.conns)
+        return snprintf(err, errlen, "out of memory"), -1;
+    snprintf(pool.options, olen, "%s%s%s", opts ? opts : "", opts ? " " : "", extra);
+    int k = 0;
+    for (PQconninfoOption *p = pool.parsed; p->keyword; p++) {
+        if (!p->val || !*p->val || strcmp(p->keyword, "options") == 0 || strcmp(p->keyword, "client_encoding") == 0 ||
+            strcmp(p->keyword, "hostaddr") == 0)
+            continue;
+        pool.keywords[k] = p->keyword;
+        pool.values[k++] = p->val;
+    }
+    pool.keywords[k] = "options";
+    pool.values[k++] = pool.options;
+    pool.keywords[k] = "client_encoding";
+    pool.values[k++] = "UTF8";
+    if (!conninfo_get("application_name")) {
+        pool.keywords[k] = "application_name";
+        pool.values[k++] = "cchost";
+    }
+    pool.hostaddr_at = k;
+    pool.keywords[k++] = "hostaddr";
+    pool.host = NULL;
+    if (hostaddr)
+        pool.values[pool.hostaddr_at] = hostaddr; /* connect_start leaves it alone */
+    else if (host && host[0] != '/' && host[0] != '@')
+        pool.host = strdup(host);
+    for (int i = 0; i < o->pool_size; i++) {
+        pg_conn_t *c = &pool.conns[i];
+        c->index = i;
+        c->state = PG_CLOSED;
+        c->backoff_ms = PG_BACKOFF_MIN_MS;
+        c->poll_fd = -1;
+        uv_timer_init(loop, &c->timer);
+        c->timer.data = c;
+    }
+    pool.enabled = 1;
+    return 0;
+}

@@ -17,6 +17,7 @@
 #include "http.h"
 
 #include <ctype.h>
+#include <stddef.h>
 #include <llhttp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,8 +48,10 @@ struct http_conn {
     int processing;   /* inside process(): respond must not re-enter it */
     int reading;
     int eof;          /* the client half-closed: finish what is pending, then close */
+    int upgraded;     /* handed to another protocol: http.c only frees it */
     int close_after;  /* close once the queued responses are written */
     int timer_kind;
+    size_t idle_queue; /* unsent bytes when the idle deadline was last checked */
     int error_status; /* set by a parser callback that refuses the request */
     int message_done;
     int in_message;   /* a request has begun and is not dispatched yet */
@@ -147,6 +150,18 @@ static void conn_close(http_conn_t *c) {
     uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
 }
 
+/* Closes c once the answers already queued are on the wire: uv_close would
+ * drop a partly written one. on_write finishes the job. */
+static void conn_finish(http_conn_t *c) {
+    if (c->closing) return;
+    if (uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) == 0) {
+        conn_close(c);
+        return;
+    }
+    c->close_after = 1;
+    if (c->reading) uv_read_stop((uv_stream_t *)&c->tcp), c->reading = 0;
+}
+
 static void arm_timer(http_conn_t *c, int kind) {
     c->timer_kind = kind;
     c->deadline = kind == TIMER_NONE ? 0
@@ -165,6 +180,7 @@ static void on_write(uv_write_t *w, int status) {
     write_req_t *wr = (write_req_t *)w;
     http_conn_t *c = wr->conn;
     free(wr);
+    if (c->upgraded) return; /* the new protocol owns the handle and its errors */
     if (status < 0 || (c->close_after && !c->closing && uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) == 0))
         conn_close(c);
 }
@@ -308,8 +324,18 @@ static void refuse(http_conn_t *c, int status, const char *detail) {
 
 static void on_timeout(http_conn_t *c) {
     if (c->busy || c->closing) return;
-    if (c->timer_kind == TIMER_IDLE) conn_close(c);
-    else refuse(c, 408, "Request Timeout");
+    if (c->timer_kind != TIMER_IDLE) {
+        refuse(c, 408, "Request Timeout");
+        return;
+    }
+    /* Still sending an answer the client keeps reading: not idle yet. */
+    size_t queued = uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp);
+    if (queued && queued != c->idle_queue) {
+        c->idle_queue = queued;
+        arm_timer(c, TIMER_IDLE);
+    } else {
+        conn_close(c);
+    }
 }
 
 static void on_sweep(uv_timer_t *t) {
@@ -347,6 +373,46 @@ void http_respond(http_request_t *r, int status, const char *extra, size_t extra
     }
     llhttp_resume(&c->parser);
     if (!c->processing) process(c);
+}
+
+uv_tcp_t *http_upgrade(http_request_t *r, const char *head, size_t head_len, const char **leftover,
+                       size_t *leftover_len) {
+    http_conn_t *c = r->conn;
+    ninflight--;
+    access_log(r, 101, 0, NULL);
+    c->busy = 0;
+    if (c->closing) { /* the client went away during the handshake */
+        c->closing = 0;
+        conn_close(c);
+        return NULL;
+    }
+    if (c->reading) uv_read_stop((uv_stream_t *)&c->tcp), c->reading = 0;
+    c->upgraded = 1;
+    if (c->prev) c->prev->next = c->next;
+    else conns = c->next;
+    if (c->next) c->next->prev = c->prev;
+    c->prev = c->next = NULL;
+    nconns--;
+    arm_timer(c, TIMER_NONE);
+    write_req_t *wr = malloc(sizeof *wr + head_len);
+    if (wr) {
+        wr->conn = c;
+        memcpy(wr->data, head, head_len);
+        uv_buf_t b = uv_buf_init(wr->data, (unsigned)head_len);
+        if (uv_write(&wr->req, (uv_stream_t *)&c->tcp, &b, 1, on_write) < 0) free(wr);
+    }
+    *leftover = c->pending.p ? c->pending.p : "";
+    *leftover_len = c->pending.len;
+    return &c->tcp;
+}
+
+void http_free_upgraded(uv_tcp_t *tcp) {
+    /* The new owner repoints tcp->data: find the struct by address. */
+    http_conn_t *c = (http_conn_t *)((char *)tcp - offsetof(http_conn_t, tcp));
+    buf_free(&c->head);
+    buf_free(&c->body);
+    buf_free(&c->pending);
+    free(c);
 }
 
 void http_respond_detail(http_request_t *r, int status, const char *detail, const char *extra) {
@@ -555,10 +621,10 @@ static void process(http_conn_t *c) {
     while (!c->busy && !c->closing && !c->close_after) {
         if (c->pending.len == 0) {
             if (draining || c->eof) {
-                conn_close(c);
+                conn_finish(c);
                 break;
             }
-            if (c->timer_kind == TIMER_NONE) arm_timer(c, TIMER_IDLE);
+            if (c->timer_kind == TIMER_NONE) arm_timer(c, TIMER_IDLE), c->idle_queue = 0;
             if (!c->reading) uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read), c->reading = 1;
             break;
         }
@@ -607,10 +673,11 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b) {
             uv_read_stop(s); /* resumed by process() once the handler answered */
             c->reading = 0;
         }
-    } else if (n == UV_EOF && (c->busy || c->pending.len)) {
+    } else if (n == UV_EOF) {
         uv_read_stop(s);
         c->reading = 0;
         c->eof = 1;
+        if (!c->busy && !c->pending.len) conn_finish(c);
     } else if (n < 0) {
         conn_close(c);
     }
@@ -672,7 +739,7 @@ void http_drain(void) {
     for (http_conn_t *c = conns, *next; c; c = next) {
         next = c->next;
         if (!c->busy && !c->in_message && c->pending.len == 0)
-            conn_close(c);
+            conn_finish(c);
     }
 }
 

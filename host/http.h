@@ -55,6 +55,7 @@ typedef struct {
 
 typedef void (*http_handler_fn)(http_request_t *req);
 
+/* Sets up the HTTP layer of this worker; call once per process. */
 void http_init(uv_loop_t *loop, const http_options_t *opts, http_handler_fn handler);
 
 /* Takes ownership of an accepted client; returns 0 or a negative libuv error
@@ -67,6 +68,16 @@ int http_accept(uv_stream_t *server);
  * access log. Safe after the client went away: the answer is then dropped. */
 void http_respond(http_request_t *req, int status, const char *extra_headers, size_t extra_len,
                   const char *body, size_t body_len, const char *user_id);
+
+/* Hands req's connection to another protocol (WebSocket): queues head (the
+ * complete 101 response, written verbatim), stops HTTP processing and leaves
+ * the handle to the caller. *leftover gets the bytes already read after the
+ * request (valid until http_free_upgraded). Returns NULL when the client is
+ * already gone (the connection is then closed here). The new owner closes the
+ * handle and, in its close callback, calls http_free_upgraded(). */
+uv_tcp_t *http_upgrade(http_request_t *req, const char *head, size_t head_len, const char **leftover,
+                       size_t *leftover_len);
+void http_free_upgraded(uv_tcp_t *tcp);
 
 /* Same with a {"detail": text} JSON body. */
 void http_respond_detail(http_request_t *req, int status, const char *detail, const char *extra_headers);

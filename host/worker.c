@@ -111,7 +111,7 @@ static void on_connection(uv_stream_t *server, int status) {
 
 static void on_drain_check(uv_timer_t *t) {
     (void)t;
-    if (http_requests_in_flight() == 0 || worker_now_ms() >= drain_deadline) {
+    if ((http_requests_in_flight() == 0 && http_open_connections() == 0) || worker_now_ms() >= drain_deadline) {
         log_infof("worker drained (%d in flight), exiting", http_requests_in_flight());
         exit(0);
     }

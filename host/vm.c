@@ -20,12 +20,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "json.h"
 #include "log.h"
 #include "lua_crypto.h"
 #include "lua_db.h"
 #include "lua_redis.h"
+#include "lua_ws.h"
 #include "lua_host.h"
 #include "router.h"
 #include "snapshot.h"
@@ -176,7 +178,11 @@ int vm_suspend(lua_State *co) {
 static void task_finish(vm_task_t *t, int rc) {
     lua_State *co = t->co;
     http_request_t *r = t->req;
-    if (rc == 0 && lua_type(co, 1) == LUA_TNUMBER && lua_type(co, 2) == LUA_TSTRING) {
+    if (!r) { /* a background task: nobody waits for its result */
+        if (rc) log_errorf("background task failed: %s", lua_isstring(co, -1) ? lua_tostring(co, -1) : "(no message)");
+    } else if (rc == 0 && lua_tointeger(co, 1) == 101 && lua_istable(co, 3)) {
+        lua_ws_accept(r, co);
+    } else if (rc == 0 && lua_type(co, 1) == LUA_TNUMBER && lua_type(co, 2) == LUA_TSTRING) {
         size_t blen = 0, hlen = 0;
         const char *body = lua_tolstring(co, 2, &blen);
         const char *hdrs = lua_type(co, 3) == LUA_TSTRING ? lua_tolstring(co, 3, &hlen) : NULL;
@@ -192,6 +198,23 @@ static void task_finish(vm_task_t *t, int rc) {
     co_put(co, t->co_ref, rc == 0);
     gen_release(t->gen);
     free(t);
+}
+
+lua_State *vm_main_state(void) { return L; }
+
+void vm_spawn(int nargs) {
+    vm_task_t *t = calloc(1, sizeof *t);
+    if (!t || !current) {
+        free(t);
+        lua_pop(L, nargs + 1);
+        return;
+    }
+    t->gen = current;
+    current->users++;
+    t->co = co_get(&t->co_ref);
+    task_bind(t->co, t);
+    lua_xmove(L, t->co, nargs + 1);
+    vm_resume(t->co, nargs);
 }
 
 void vm_resume(lua_State *co, int nargs) {
@@ -258,7 +281,13 @@ void vm_handle_request(http_request_t *r) {
         http_respond_detail(r, 503, "Service temporarily unavailable", NULL);
         return;
     }
-    router_match(g->router, r->method, r->method_len, r->path, r->path_len, &m);
+    /* A WebSocket handshake routes as the pseudo-method WS. */
+    size_t ulen = 0;
+    const char *upgrade = r->method_len == 3 && memcmp(r->method, "GET", 3) == 0 ? http_header(r, "upgrade", &ulen) : NULL;
+    if (upgrade && ulen == 9 && strncasecmp(upgrade, "websocket", 9) == 0)
+        router_match(g->router, "WS", 2, r->path, r->path_len, &m);
+    else
+        router_match(g->router, r->method, r->method_len, r->path, r->path_len, &m);
     if (m.status == ROUTER_NOT_FOUND) {
         http_respond_detail(r, 404, "Not Found", NULL);
         return;
@@ -416,5 +445,6 @@ int vm_init(uv_loop_t *l, int worker_id, char *err, size_t errlen) {
     preload("cc.host", luaopen_cc_host);
     preload("cc.db", luaopen_cc_db);
     preload("cc.redis", luaopen_cc_redis);
+    preload("cc.ws", luaopen_cc_ws);
     return 0;
 }

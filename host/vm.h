@@ -33,6 +33,14 @@ int vm_suspend(lua_State *L);
  * coroutine finishes or fails, its owner's completion callback runs. */
 void vm_resume(lua_State *co, int nargs);
 
+/* The worker's main Lua state (for building arguments of vm_spawn). */
+lua_State *vm_main_state(void);
+
+/* Runs, as a background task of the current generation, the function that
+ * sits below nargs arguments on top of the main state's stack (they are
+ * popped). Errors are logged; nobody waits for the result. */
+void vm_spawn(int nargs);
+
 /* Request id of the request that coroutine L serves, or NULL. */
 const char *vm_request_id(lua_State *L);
 

@@ -32,6 +32,7 @@
 #include "lua_db.h"
 #include "pg.h"
 #include "redis.h"
+#include "lua_ws.h"
 #include "snapshot.h"
 #include "vm.h"
 
@@ -124,6 +125,7 @@ static void start_drain(void) {
     drain_deadline = worker_now_ms() + (uint64_t)(config_num("DRAIN_TIMEOUT_S") * 1000);
     uv_close((uv_handle_t *)&listener, NULL);
     http_drain();
+    lua_ws_close_all(1001);
     uv_timer_start(&drain_timer, on_drain_check, 0, 20);
 }
 
@@ -252,6 +254,13 @@ void worker_run(const worker_args_t *a) {
         ctl_send("failed %d redis: %s", a->generation, uv_strerror(rrc));
         exit(3);
     }
+    ws_options_t wo = {
+        .max_message = (size_t)config_num("WS_MAX_MESSAGE_BYTES"),
+        .max_output = (size_t)config_num("WS_MAX_OUTPUT_BYTES"),
+        .ping_interval_ms = (uint64_t)(config_num("WS_PING_INTERVAL_S") * 1000),
+        .idle_timeout_ms = (uint64_t)(config_num("WS_IDLE_TIMEOUT_S") * 1000),
+    };
+    lua_ws_init(&wo);
     http_options_t ho = {
         .max_header_bytes = (size_t)config_num("MAX_HEADER_BYTES"),
         .max_body_bytes = (size_t)config_num("MAX_BODY_BYTES"),

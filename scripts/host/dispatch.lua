@@ -15,6 +15,7 @@ host.error(status, detail [, headers]) from any depth. Any other error is a
 local ctx = ...
 local routes, schema, json, host = ctx.routes, ctx.schema, ctx.json, ctx.host
 local HttpError = ctx.HttpError
+local ws_api = ctx.ws
 local get_authenticator = ctx.authenticator
 
 local encode, decode = json.encode, json.decode
@@ -112,9 +113,47 @@ local function internal_error(req, err)
   return 500, encode { detail = "Internal Server Error", request_id = req.request_id }, nil, nil
 end
 
+-- WebSocket sessions: the table on_handshake returned, plus these methods.
+local function sock_send(session, message, binary)
+  local text = type(message) == "string" and message or encode(message)
+  return ws_api.send_local(session.id, text, binary and "binary" or nil)
+end
+
+local function sock_close(session, code, reason)
+  ws_api.close_local(session.id, code or 1000, reason or "")
+end
+
+local function ws_event(session, kind, a, b)
+  local handlers = session.route.ws
+  local fn = (kind == "open" and handlers.on_open) or (kind == "message" and handlers.on_message)
+    or (kind == "close" and handlers.on_close)
+  if not fn then return end
+  local ok, err = xpcall(fn, traceback, session, a, b)
+  if not ok then host.log.error("websocket " .. kind .. " handler failed", { traceback = tostring(err) }) end
+end
+
+-- Runs on_handshake; returns an HTTP refusal, or 101, subprotocol, session
+-- (vm.c then completes the upgrade).
+local function ws_handshake(route, req)
+  local session = {}
+  local on_handshake = route.ws.on_handshake
+  if on_handshake then
+    local ok, a, b, c = xpcall(on_handshake, on_error, req)
+    if not ok then
+      if getmetatable(a) ~= HttpError then return internal_error(req, a) end
+      return finish(req, a.status, { detail = a.detail }, a.headers)
+    end
+    if a == nil then return finish(req, b or 403, { detail = c or "Forbidden" }) end
+    if type(a) == "table" then session = a end
+  end
+  session.route, session._event, session.send, session.close = route, ws_event, sock_send, sock_close
+  return 101, session.protocol or "", session
+end
+
 return function(index, req)
   local route = routes[index]
   req.route = route
+  if route.ws then return ws_handshake(route, req) end
   local ok, status, body, headers = xpcall(run, on_error, route, req)
   if not ok then
     local e = status

@@ -21,6 +21,7 @@ local crypto = require "cc.crypto"
 local jwt = require "cc.jwt"
 local db = require "cc.db"
 local redis = require "cc.redis"
+local ws = require "cc.ws"
 local dispatch_mod -- set below
 
 local generation = opts.generation
@@ -113,6 +114,36 @@ local host = {
   },
 }
 
+-- Text of a notification: tables are JSON-encoded.
+local function ws_text(message)
+  if type(message) == "string" then return message end
+  return assert(json.encode(message))
+end
+
+-- host.ws: delivery to sockets on every worker of every host through Redis
+-- pub/sub (each worker delivers to its own sockets). When Redis cannot take
+-- the message, this worker's sockets still get it (CONTRACT.md §14.2).
+host.ws = {
+  --- send(user_id, message): to every socket of the user.
+  send = function(user_id, message)
+    local text = ws_text(message)
+    if not redis.publish("cc:notify:user:" .. tostring(user_id), text) then ws.deliver(user_id, text) end
+  end,
+  --- broadcast(message): to every socket.
+  broadcast = function(message)
+    local text = ws_text(message)
+    if not redis.publish("cc:notify:broadcast", text) then ws.deliver(0, text) end
+  end,
+  --- close_user(user_id, code): closes the user's sockets (4401 on revocation).
+  close_user = function(user_id, code)
+    if not redis.publish("cc:notify:close:" .. tostring(user_id), tostring(code)) then
+      ws.close_user(user_id, code, "session revoked")
+    end
+  end,
+  --- local_count(): sockets open on this worker.
+  local_count = ws.count,
+}
+
 for _, level in ipairs { "debug", "info", "warn", "error" } do
   -- log.<level>(message [, fields]): fields is a table merged into the line.
   host.log[level] = function(msg, fields)
@@ -141,7 +172,7 @@ local operation_ids = {}
 local API_MODULES = {
   json = json, host = host,
   ["host.log"] = host.log, ["host.time"] = host.time, ["host.config"] = host.config,
-  ["host.crypto"] = host.crypto, ["host.db"] = host.db, ["host.redis"] = host.redis, ["host.jwt"] = host.jwt, ["host.scripts"] = host.scripts,
+  ["host.ws"] = host.ws, ["host.crypto"] = host.crypto, ["host.db"] = host.db, ["host.redis"] = host.redis, ["host.jwt"] = host.jwt, ["host.scripts"] = host.scripts,
 }
 
 function sandbox_require(name)
@@ -226,6 +257,36 @@ function host.route(decl)
   }
 end
 
+local WS_KEYS = {
+  path = true, on_handshake = true, on_open = true, on_message = true, on_close = true,
+  summary = true, description = true, tags = true, operation_id = true, enabled = true,
+}
+
+--- host.websocket(decl): declares a WebSocket route. on_handshake(req) runs
+--- before the 101 and may yield; it returns a session table (fields such as
+--- user_id and protocol, the chosen subprotocol) to accept, or nil, status,
+--- detail to refuse with that HTTP answer. on_open(sock), on_message(sock,
+--- data, "text"|"binary") and on_close(sock, code, reason) get the session
+--- table, which also has sock:send(message [, binary]) and sock:close(code,
+--- reason).
+function host.websocket(decl)
+  if type(decl) ~= "table" then error("host.websocket expects a table", 2) end
+  for k in pairs(decl) do
+    if not WS_KEYS[k] then error("host.websocket: unknown key '" .. tostring(k) .. "'", 2) end
+  end
+  if decl.enabled == false then return end
+  if type(decl.path) ~= "string" or decl.path:sub(1, 1) ~= "/" then
+    error("host.websocket: path must start with '/'", 2)
+  end
+  for _, k in ipairs { "on_handshake", "on_open", "on_message", "on_close" } do
+    if decl[k] ~= nil and type(decl[k]) ~= "function" then error("host.websocket: " .. k .. " must be a function", 2) end
+  end
+  routes[#routes + 1] = {
+    method = "WS", path = decl.path, auth = "none", ws = decl, schemas = {},
+    operation_id = decl.operation_id or ("ws" .. decl.path:gsub("[^%w]+", "_")),
+  }
+end
+
 -- Load order: lib and domain modules load on demand; every route file loads
 -- (sorted, so all workers register routes identically), then fixtures.
 local function sorted_names(prefix)
@@ -261,7 +322,7 @@ end
 
 local load_dispatch = assert(load(files["host/dispatch.lua"], "@host/dispatch.lua", "t", _G))
 dispatch_mod = load_dispatch {
-  routes = routes, schema = schema, json = json, host = host,
+  routes = routes, schema = schema, json = json, host = host, ws = ws,
   HttpError = HttpError, authenticator = function() return authenticator end,
 }
 

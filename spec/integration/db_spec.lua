@@ -27,19 +27,7 @@ local function spec_url()
 end
 
 -- Sends n requests on n connections at once, then reads every answer.
-local function concurrent(port, n, method, path)
-  local conns = {}
-  for i = 1, n do
-    conns[i] = assert(http.connect(port, 30))
-    assert(conns[i]:send(http.format(method, path)))
-  end
-  local out = {}
-  for i, c in ipairs(conns) do
-    out[i] = assert(c:read_response())
-    c:close()
-  end
-  return out
-end
+local concurrent = http.concurrent
 
 local function statuses(responses)
   local count = {}

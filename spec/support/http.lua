@@ -93,5 +93,25 @@ function M.request(port, method, path, body, headers)
   return res, rerr
 end
 
+--- Sends n requests on n connections at once (all written before any answer
+--- is read), then returns the n responses in order. body/headers may be a
+--- function of the index.
+function M.concurrent(port, n, method, path, body, headers)
+  local conns = {}
+  for i = 1, n do
+    conns[i] = assert(M.connect(port, 30))
+    local b = type(body) == "function" and body(i) or body
+    local h = {} -- format() adds to it: a fresh copy per request
+    for k, v in pairs(type(headers) == "function" and headers(i) or headers or {}) do h[k] = v end
+    assert(conns[i]:send(M.format(method, path, b, h)))
+  end
+  local out = {}
+  for i, c in ipairs(conns) do
+    out[i] = assert(c:read_response())
+    c:close()
+  end
+  return out
+end
+
 M.json = cjson
 return M

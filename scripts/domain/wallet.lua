@@ -1,0 +1,79 @@
+-- wallet.lua - the only code that changes balances (CONTRACT.md §3).
+--
+-- Every change runs inside the caller's transaction: a conditional UPDATE per
+-- currency (the row lock serialises concurrent changes of one user; the
+-- WHERE refuses to go below zero or above 2^53-1) and a ledger row with the
+-- new balance, so balance == sum(ledger deltas) always holds and the schema's
+-- CHECK backs it. A refused change raises host.error(400, …) so the caller's
+-- transaction rolls back and nothing is written.
+local host = require "host"
+local db = require "host.db"
+local store = require "lib.store"
+
+local M = {}
+
+M.CURRENCIES = { "tokens", "gold", "gems", "exp" }
+M.MAX = 9007199254740991
+
+local INSUFFICIENT = "토큰이 부족합니다"
+
+--- create(user_id, initial): wallet rows for a new user; each non-zero
+--- initial amount is credited with an `initial_grant` ledger row.
+function M.create(user_id, initial)
+  for _, cur in ipairs(M.CURRENCIES) do
+    store.query("INSERT INTO wallet_balances (user_id, currency, balance) VALUES ($1, $2, 0)", user_id, cur)
+  end
+  local changes = {}
+  for _, cur in ipairs(M.CURRENCIES) do
+    local amount = initial and initial[cur] or 0
+    if amount > 0 then changes[cur] = amount end
+  end
+  if next(changes) then M.change(user_id, changes, { reason = "initial_grant" }) end
+end
+
+--- change(user_id, changes, opts) -> balances after, by currency.
+--- changes: { tokens = -10, gold = 5 } (non-zero integers); opts: reason
+--- (required), reference, idempotency_key, actor_id. Must run inside a
+--- db.tx. Raises 400 "토큰이 부족합니다" when a balance would go negative and
+--- 400 "Balance limit exceeded" above 2^53-1; a repeated (reason, reference)
+--- raises 409 "Already credited" (the ledger's uniqueness: nothing twice).
+function M.change(user_id, changes, opts)
+  assert(opts and opts.reason, "wallet.change needs a reason")
+  local after = {}
+  for _, cur in ipairs(M.CURRENCIES) do
+    local delta = changes[cur]
+    if delta and delta ~= 0 then
+      assert(delta == math.floor(delta), "wallet amounts are integers")
+      local row = store.one(
+        "UPDATE wallet_balances SET balance = balance + $3, updated_at = now() "
+          .. "WHERE user_id = $1 AND currency = $2 AND balance + $3 >= 0 AND balance + $3 <= 9007199254740991 "
+          .. "RETURNING balance",
+        user_id, cur, delta)
+      if not row then
+        local exists = store.one("SELECT balance FROM wallet_balances WHERE user_id = $1 AND currency = $2",
+          user_id, cur)
+        if not exists then host.error(404, "User not found") end
+        host.error(400, delta < 0 and INSUFFICIENT or "Balance limit exceeded")
+      end
+      local ok, err, sqlstate = db.query(
+        "INSERT INTO wallet_ledger (user_id, currency, delta, balance_after, reason, reference, idempotency_key, actor_id) "
+          .. "VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        user_id, cur, delta, row.balance, opts.reason, opts.reference, opts.idempotency_key, opts.actor_id)
+      if not ok and sqlstate == "23505" then host.error(409, "Already credited") end
+      store.check(ok, err, sqlstate)
+      after[cur] = row.balance
+    end
+  end
+  return after
+end
+
+--- balances(user_id) -> {tokens, gold, gems, exp} (0 for missing rows).
+function M.balances(user_id)
+  local b = { tokens = 0, gold = 0, gems = 0, exp = 0 }
+  for _, row in ipairs(store.query("SELECT currency, balance FROM wallet_balances WHERE user_id = $1", user_id)) do
+    b[row.currency] = row.balance
+  end
+  return b
+end
+
+return M

@@ -1,0 +1,53 @@
+-- store.lua - database calls for domain code, with the contract's failure
+-- mapping: a database that cannot answer is a 503 "Service temporarily
+-- unavailable" (CONTRACT.md §2, §17), never a 500, and the SQLSTATE goes to
+-- the log. Business conflicts (unique violations…) are left to callers,
+-- which check `sqlstate` themselves through db.query.
+local host = require "host"
+local db = require "host.db"
+
+local M = {}
+
+local UNAVAILABLE = { ["08000"] = true, ["08001"] = true, ["08003"] = true, ["08006"] = true,
+                      ["57P01"] = true, ["57P02"] = true, ["57P03"] = true, ["53300"] = true }
+
+-- Raises the right HTTP error for a failed query.
+local function fail(err, sqlstate)
+  if sqlstate == nil or UNAVAILABLE[sqlstate] or err == "pool timeout" then
+    host.log.warn("database unavailable", { error = tostring(err) })
+    host.error(503, "Service temporarily unavailable")
+  end
+  error("database error " .. tostring(err), 0)
+end
+
+--- check(rows, err, sqlstate) -> rows, err: for callers that inspect a
+--- result of db.query themselves; raises like query does on failure.
+function M.check(rows, err, sqlstate)
+  if rows == nil then fail(err, sqlstate) end
+  return rows, err
+end
+
+--- query(sql, ...) -> rows, count; raises 503 when the database is out of
+--- reach and a plain error (500) for any other failure.
+function M.query(sql, ...)
+  local rows, count, sqlstate = db.query(sql, ...)
+  if rows == nil then fail(count, sqlstate) end
+  return rows, count
+end
+
+--- one(sql, ...) -> the first row or nil.
+function M.one(sql, ...)
+  return (M.query(sql, ...))[1]
+end
+
+--- tx(fn, opts) -> fn's results; errors raised in fn pass through unchanged
+--- (so host.error inside a transaction is the answer, nothing written).
+function M.tx(fn, opts)
+  local results = { db.tx(fn, opts) }
+  if results[1] == nil and results[2] ~= nil and type(results[2]) == "string" then fail(results[2], results[3]) end
+  return unpack(results)
+end
+
+M.after_commit = db.after_commit
+
+return M

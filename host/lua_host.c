@@ -18,6 +18,37 @@
 #include "vm.h"
 
 static int generation;
+static int (*reloader)(lua_State *co);
+static void (*tool_exit)(int status);
+
+void lua_host_set_tool_exit(void (*fn)(int status)) { tool_exit = fn; }
+
+/* tool_exit(status): ends a command-line tool run (see tool.c). */
+static int l_tool_exit(lua_State *L) {
+    if (!tool_exit) return luaL_error(L, "tool_exit outside a tool run");
+    tool_exit((int)luaL_checkinteger(L, 1));
+    return 0;
+}
+
+/* stdout(text [, to_stderr]): writes text to standard output or error
+ * (tool output; in a served worker stdout carries the JSON log, so tools are
+ * its only users). */
+static int l_stdout(lua_State *L) {
+    size_t len;
+    const char *s = luaL_checklstring(L, 1, &len);
+    fwrite(s, 1, len, lua_toboolean(L, 2) ? stderr : stdout);
+    return 0;
+}
+
+void lua_host_set_reloader(int (*fn)(lua_State *co)) { reloader = fn; }
+
+/* reload() -> {ok, generation, at_ms, error}: asks the master for a reload of
+ * this host's scripts and yields until its outcome is known. */
+static int l_reload(lua_State *L) {
+    if (!reloader) return luaL_error(L, "reload is only available in a served worker");
+    if (reloader(L) < 0) return luaL_error(L, "too many reloads waiting");
+    return vm_suspend(L);
+}
 static struct {
     int ok;
     double at_ms, loaded_at_ms;
@@ -171,6 +202,9 @@ int luaopen_cc_host(lua_State *L) {
                                    {"is_production", l_is_production},
                                    {"request_id", l_request_id},
                                    {"scripts_status", l_scripts_status},
+                                   {"reload", l_reload},
+                                   {"tool_exit", l_tool_exit},
+                                   {"stdout", l_stdout},
                                    {NULL, NULL}};
     lua_newtable(L);
     luaL_register(L, NULL, fns);

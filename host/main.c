@@ -10,12 +10,16 @@
 #include "config.h"
 #include "master.h"
 #include "migrate.h"
+#include "tool.h"
 
 static void usage(FILE *out) {
     fprintf(out,
             "usage: cchost [serve|migrate|config|help]\n"
             "  serve   run the HTTP host (default): a master and WORKERS worker processes\n"
             "  migrate apply MIGRATIONS_DIR to DATABASE_URL (--status, --check, --dir DIR)\n"
+            "  admin create --site-id ID --nickname NAME --phone PHONE\n"
+            "          create an admin, or promote an existing site_id; the password comes from\n"
+            "          ADMIN_PASSWORD or the first line of standard input (never an argument)\n"
             "  config  print the effective settings (secrets masked) and exit\n"
             "  help    this text\n"
             "Settings come from config/settings.lua defaults, then ./.env, then the environment;\n"
@@ -42,6 +46,15 @@ int main(int argc, char **argv) {
         return 0;
     }
     if (strcmp(cmd, "migrate") == 0) return migrate_main(argc - 2, argv + 2);
+    if (strcmp(cmd, "admin") == 0 && argc > 2 && strcmp(argv[2], "create") == 0) {
+        char pw[1024] = "";
+        const char *env = getenv("ADMIN_PASSWORD");
+        if (env) snprintf(pw, sizeof pw, "%s", env);
+        else if (fgets(pw, sizeof pw, stdin)) pw[strcspn(pw, "\r\n")] = 0;
+        int rc = tool_run("admin-create", argc - 3, argv + 3, pw);
+        memset(pw, 0, sizeof pw);
+        return rc;
+    }
     if (strcmp(cmd, "serve") == 0) {
         if (config_check_serve(err, sizeof err) < 0) {
             fprintf(stderr, "cchost: refusing to start: %s\n", err);

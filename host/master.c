@@ -60,6 +60,15 @@ static int generation, pending_gen, reload_queued, stopping, initial_failed;
 static uint64_t reload_started_ms, watch_deadline_ms;
 static char reload_error[1024];
 
+/* Workers waiting for the outcome of a reload they asked for (the admin
+ * endpoint). `queued`: answered by the reload after the one in progress. */
+static struct {
+    int slot;
+    unsigned token;
+    int queued;
+} waiters[64];
+static int nwaiters;
+
 /* ---- signals: forwarded to the poll loop through a self-pipe ---- */
 
 static void on_signal(int sig) {
@@ -160,6 +169,17 @@ static void finish_reload(int ok) {
                    reload_error);
         unlink(pending_path);
     }
+    int kept = 0;
+    for (int w = 0; w < nwaiters; w++) {
+        if (waiters[w].queued) {
+            waiters[w].queued = 0;
+            waiters[kept++] = waiters[w];
+            continue;
+        }
+        send_to(waiters[w].slot, "reloaded %u %d %d %llu %s", waiters[w].token, ok, generation,
+                (unsigned long long)now, ok ? "" : reload_error);
+    }
+    nwaiters = kept;
     /* Later workers inherit the outcome through their forked memory. */
     lua_host_set_reload_status(ok, (double)now, ok ? NULL : reload_error, ok ? (double)now : 0);
     pending_gen = 0;
@@ -203,6 +223,7 @@ static void check_reload_done(void) {
 
 static void on_line(int i, char *line) {
     int gen;
+    unsigned token;
     int off = 0;
     if (strcmp(line, "ready") == 0) {
         slots[i].ready = 1;
@@ -223,7 +244,11 @@ static void on_line(int i, char *line) {
     } else if (sscanf(line, "stale %d", &gen) == 1) {
         log_warnf("worker %d missed generation %d, restarting it", i, gen);
         kill(slots[i].pid, SIGTERM);
-    } else if (sscanf(line, "reload %d", &gen) == 1) {
+    } else if (sscanf(line, "reload %u", &token) == 1) {
+        if (nwaiters < (int)(sizeof waiters / sizeof *waiters))
+            waiters[nwaiters++] = (typeof(waiters[0])){.slot = i, .token = token, .queued = pending_gen != 0};
+        else
+            send_to(i, "reloaded %u 0 %d 0 too many reloads waiting", token, generation);
         start_reload();
     }
 }

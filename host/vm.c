@@ -217,6 +217,43 @@ void vm_spawn(int nargs) {
     vm_resume(t->co, nargs);
 }
 
+void vm_run_start(int worker_id) {
+    if (!current) return;
+    lua_rawgeti(L, LUA_REGISTRYINDEX, current->table_ref);
+    lua_getfield(L, -1, "on_start");
+    lua_remove(L, -2);
+    if (!lua_isfunction(L, -1)) {
+        lua_pop(L, 1);
+        return;
+    }
+    lua_pushinteger(L, worker_id);
+    vm_spawn(1);
+}
+
+int vm_run_tool(const char *name, int argc, char **argv, const char *input, char *err, size_t errlen) {
+    if (!current) return snprintf(err, errlen, "no generation loaded"), -1;
+    lua_rawgeti(L, LUA_REGISTRYINDEX, current->table_ref);
+    lua_getfield(L, -1, "tools");
+    lua_getfield(L, -1, name);
+    if (!lua_isfunction(L, -1)) {
+        lua_pop(L, 3);
+        return snprintf(err, errlen, "unknown tool '%s'", name), -1;
+    }
+    lua_replace(L, -3);
+    lua_pop(L, 1);
+    lua_createtable(L, argc, 1);
+    for (int i = 0; i < argc; i++) {
+        lua_pushstring(L, argv[i]);
+        lua_rawseti(L, -2, i + 1);
+    }
+    if (input) {
+        lua_pushstring(L, input);
+        lua_setfield(L, -2, "input");
+    }
+    vm_spawn(1);
+    return 0;
+}
+
 void vm_resume(lua_State *co, int nargs) {
     vm_task_t *t = task_of(co);
     int rc = lua_resume(co, nargs);

@@ -41,6 +41,15 @@ lua_State *vm_main_state(void);
  * popped). Errors are logged; nobody waits for the result. */
 void vm_spawn(int nargs);
 
+/* Runs the current generation's start hooks (host.on_start) for this
+ * worker, once, in a background coroutine. */
+void vm_run_start(int worker_id);
+
+/* Starts the command-line tool `name` of the current generation (its
+ * `tools` table) in a background coroutine with args {argv..., input =
+ * input}. 0, or -1 with err when there is no such tool. */
+int vm_run_tool(const char *name, int argc, char **argv, const char *input, char *err, size_t errlen);
+
 /* Request id of the request that coroutine L serves, or NULL. */
 const char *vm_request_id(lua_State *L);
 

@@ -6,6 +6,8 @@
  *   commit <gen> <loaded_at_ms>     switch to it ("committed <gen>" or
  *                                   "stale <gen>" when it was not prepared)
  *   abort <gen> <at_ms> <error>     drop it and record the failed reload
+ *   reloaded <token> <ok> <gen> <at_ms> <error>   the outcome of a reload
+ *                                   this worker asked for ("reload <token>")
  * The worker sends "ready" once it serves. SIGTERM drains: the listener
  * closes, idle connections close, in-flight requests finish (up to
  * DRAIN_TIMEOUT_S), then the process exits 0. */
@@ -33,6 +35,7 @@
 #include "pg.h"
 #include "redis.h"
 #include "lua_ws.h"
+#include "lua_host.h"
 #include "snapshot.h"
 #include "vm.h"
 
@@ -164,8 +167,47 @@ static void prepare_done(uv_work_t *w, int status) {
     free(j);
 }
 
+/* Coroutines waiting for a reload they asked the master for. */
+static struct {
+    unsigned token;
+    lua_State *co;
+} reload_waiters[64];
+static int nreload_waiters;
+static unsigned reload_token;
+
+/* The reloader lua_host.c calls for host.scripts.reload(). */
+static int request_reload(lua_State *co) {
+    if (nreload_waiters == (int)(sizeof reload_waiters / sizeof *reload_waiters)) return -1;
+    reload_waiters[nreload_waiters].token = ++reload_token;
+    reload_waiters[nreload_waiters++].co = co;
+    ctl_send("reload %u", reload_token);
+    return 0;
+}
+
+static void reload_answered(unsigned token, int ok, int gen, double at, const char *error) {
+    for (int i = 0; i < nreload_waiters; i++) {
+        if (reload_waiters[i].token != token) continue;
+        lua_State *co = reload_waiters[i].co;
+        reload_waiters[i] = reload_waiters[--nreload_waiters];
+        lua_createtable(co, 0, 4);
+        lua_pushboolean(co, ok);
+        lua_setfield(co, -2, "ok");
+        lua_pushinteger(co, gen);
+        lua_setfield(co, -2, "generation");
+        lua_pushnumber(co, at);
+        lua_setfield(co, -2, "at_ms");
+        if (!ok) {
+            lua_pushstring(co, error);
+            lua_setfield(co, -2, "error");
+        }
+        vm_resume(co, 1);
+        return;
+    }
+}
+
 static void handle_ctl_line(char *line) {
-    int gen = 0, off = 0;
+    int gen = 0, off = 0, ok = 0;
+    unsigned token = 0;
     double at = 0;
     char path[1024];
     if (sscanf(line, "prepare %d %1023s", &gen, path) == 2) {
@@ -181,6 +223,8 @@ static void handle_ctl_line(char *line) {
         } else {
             ctl_send("stale %d", gen);
         }
+    } else if (sscanf(line, "reloaded %u %d %d %lf %n", &token, &ok, &gen, &at, &off) == 4 && off > 0) {
+        reload_answered(token, ok, gen, at, line + off);
     } else if (sscanf(line, "abort %d %lf %n", &gen, &at, &off) == 2 && off > 0) {
         vm_abort(gen);
         vm_set_reload_status(0, at, line + off, 0);
@@ -261,6 +305,7 @@ void worker_run(const worker_args_t *a) {
         .idle_timeout_ms = (uint64_t)(config_num("WS_IDLE_TIMEOUT_S") * 1000),
     };
     lua_ws_init(&wo);
+    lua_host_set_reloader(request_reload);
     http_options_t ho = {
         .max_header_bytes = (size_t)config_num("MAX_HEADER_BYTES"),
         .max_body_bytes = (size_t)config_num("MAX_BODY_BYTES"),
@@ -292,6 +337,7 @@ void worker_run(const worker_args_t *a) {
     uv_pipe_open(&ctl, a->ctl_fd);
     uv_read_start((uv_stream_t *)&ctl, on_ctl_alloc, on_ctl_read);
     ctl_send("ready");
+    vm_run_start(a->id);
     uv_run(loop, UV_RUN_DEFAULT);
     exit(0);
 }

@@ -99,6 +99,12 @@ local host = {
     end,
   },
   scripts = {
+    --- reload() -> {ok, generation, loaded_at, error}: reloads this host's
+    --- scripts through the master (two-phase, every worker) and waits.
+    reload = function()
+      local r = cc.reload()
+      return { ok = r.ok, generation = r.generation, at = iso_time(r.at_ms), error = r.error }
+    end,
     status = function()
       local s = cc.scripts_status()
       return {
@@ -287,6 +293,46 @@ function host.websocket(decl)
   }
 end
 
+local tools = {}
+
+--- host.tool{name, description, run}: declares a command-line tool
+--- (`cchost <command>` runs it, see host/tool.c). run(args) gets the
+--- command's arguments as args[1..n] (and args.input, a secret read from
+--- stdin) and returns the exit status (default 0); host.stdout(text) prints.
+function host.tool(decl)
+  if type(decl) ~= "table" or type(decl.name) ~= "string" or type(decl.run) ~= "function" then
+    error("host.tool expects {name = string, run = function}", 2)
+  end
+  if tools[decl.name] then error("host.tool: duplicate tool '" .. decl.name .. "'", 2) end
+  tools[decl.name] = function(args)
+    local ok, status = xpcall(decl.run, debug.traceback, args)
+    if not ok then
+      cc.stdout("error: " .. tostring(status) .. "\n", true)
+      status = 1
+    end
+    cc.tool_exit(type(status) == "number" and status or 0)
+  end
+end
+
+host.stdout = cc.stdout
+
+local start_hooks = {}
+
+--- host.on_start(fn): fn(worker_id) runs once in every worker when it starts
+--- serving (not at reloads), in its own coroutine: start-up work such as the
+--- bootstrap admin. Errors are logged and do not stop the worker.
+function host.on_start(fn)
+  assert(type(fn) == "function", "host.on_start expects a function")
+  start_hooks[#start_hooks + 1] = fn
+end
+
+local function on_start(worker_id)
+  for _, fn in ipairs(start_hooks) do
+    local ok, err = xpcall(fn, debug.traceback, worker_id)
+    if not ok then host.log.error("start hook failed", { traceback = tostring(err) }) end
+  end
+end
+
 -- Load order: lib and domain modules load on demand; every route file loads
 -- (sorted, so all workers register routes identically), then fixtures.
 local function sorted_names(prefix)
@@ -298,7 +344,7 @@ local function sorted_names(prefix)
   return names
 end
 
-for _, prefix in ipairs { "routes/", "fixtures/routes/" } do
+for _, prefix in ipairs { "routes/", "tools/", "fixtures/routes/" } do
   for _, name in ipairs(sorted_names(prefix)) do
     sandbox_require(name:sub(1, -5):gsub("/", "."))
   end
@@ -326,4 +372,4 @@ dispatch_mod = load_dispatch {
   HttpError = HttpError, authenticator = function() return authenticator end,
 }
 
-return { routes = routes, dispatch = dispatch_mod, host = host, modules = loaded }
+return { routes = routes, dispatch = dispatch_mod, host = host, modules = loaded, tools = tools, on_start = on_start }

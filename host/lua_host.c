@@ -160,6 +160,51 @@ static int l_config(lua_State *L) {
     return luaL_error(L, "unknown setting '%s'", name);
 }
 
+/* spawn(fn, ...): runs fn(...) as a background coroutine from the next loop
+ * turn (never inside the caller's resume). Errors are logged. */
+typedef struct {
+    uv_timer_t timer;
+    int ref; /* {fn, args...} */
+    int nargs;
+} spawn_t;
+
+static void on_spawn_closed(uv_handle_t *h) { free(h->data); }
+
+static void on_spawn(uv_timer_t *t) {
+    spawn_t *sp = t->data;
+    lua_State *L = vm_main_state();
+    lua_rawgeti(L, LUA_REGISTRYINDEX, sp->ref);
+    for (int i = 1; i <= sp->nargs + 1; i++) lua_rawgeti(L, -i, i);
+    lua_remove(L, -(sp->nargs + 2));
+    luaL_unref(L, LUA_REGISTRYINDEX, sp->ref);
+    int nargs = sp->nargs;
+    uv_close((uv_handle_t *)t, on_spawn_closed);
+    vm_spawn(nargs);
+}
+
+static int l_spawn(lua_State *L) {
+    luaL_checktype(L, 1, LUA_TFUNCTION);
+    int n = lua_gettop(L);
+    spawn_t *sp = malloc(sizeof *sp);
+    if (!sp) return luaL_error(L, "out of memory");
+    lua_createtable(L, n, 0);
+    for (int i = 1; i <= n; i++) {
+        lua_pushvalue(L, i);
+        lua_rawseti(L, -2, i);
+    }
+    sp->ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    sp->nargs = n - 1;
+    sp->timer.data = sp;
+    uv_timer_init(vm_loop(), &sp->timer);
+    uv_timer_start(&sp->timer, on_spawn, 0, 0);
+    return 0;
+}
+
+static int l_current_generation(lua_State *L) {
+    lua_pushinteger(L, generation);
+    return 1;
+}
+
 static int l_is_production(lua_State *L) {
     lua_pushboolean(L, config_is_production());
     return 1;
@@ -204,6 +249,8 @@ int luaopen_cc_host(lua_State *L) {
                                    {"scripts_status", l_scripts_status},
                                    {"reload", l_reload},
                                    {"tool_exit", l_tool_exit},
+                                   {"spawn", l_spawn},
+                                   {"current_generation", l_current_generation},
                                    {"stdout", l_stdout},
                                    {NULL, NULL}};
     lua_newtable(L);

@@ -217,10 +217,10 @@ void vm_spawn(int nargs) {
     vm_resume(t->co, nargs);
 }
 
-void vm_run_start(int worker_id) {
+void vm_run_hook(const char *name, int worker_id) {
     if (!current) return;
     lua_rawgeti(L, LUA_REGISTRYINDEX, current->table_ref);
-    lua_getfield(L, -1, "on_start");
+    lua_getfield(L, -1, name);
     lua_remove(L, -2);
     if (!lua_isfunction(L, -1)) {
         lua_pop(L, 1);

@@ -41,9 +41,11 @@ lua_State *vm_main_state(void);
  * popped). Errors are logged; nobody waits for the result. */
 void vm_spawn(int nargs);
 
-/* Runs the current generation's start hooks (host.on_start) for this
- * worker, once, in a background coroutine. */
-void vm_run_start(int worker_id);
+/* Runs the current generation's hook `name` (a function of the generation
+ * table: "on_start" once when the worker starts serving, "on_commit" each
+ * time a generation becomes current) with the worker id, in a background
+ * coroutine. */
+void vm_run_hook(const char *name, int worker_id);
 
 /* Starts the command-line tool `name` of the current generation (its
  * `tools` table) in a background coroutine with args {argv..., input =

@@ -219,6 +219,7 @@ static void handle_ctl_line(char *line) {
     } else if (sscanf(line, "commit %d %lf", &gen, &at) == 2) {
         if (vm_commit(gen) == 0) {
             vm_set_reload_status(1, at, NULL, at);
+            vm_run_hook("on_commit", args->id);
             ctl_send("committed %d", gen);
         } else {
             ctl_send("stale %d", gen);
@@ -337,7 +338,8 @@ void worker_run(const worker_args_t *a) {
     uv_pipe_open(&ctl, a->ctl_fd);
     uv_read_start((uv_stream_t *)&ctl, on_ctl_alloc, on_ctl_read);
     ctl_send("ready");
-    vm_run_start(a->id);
+    vm_run_hook("on_commit", a->id);
+    vm_run_hook("on_start", a->id);
     uv_run(loop, UV_RUN_DEFAULT);
     exit(0);
 }

@@ -79,6 +79,7 @@ local authenticator
 local host = {
   generation = generation,
   worker = opts.worker,
+  pid = cc.pid,
   log = {},
   time = {
     now = cc.now, now_ms = cc.now_ms, monotonic_ms = cc.monotonic_ms,
@@ -326,6 +327,35 @@ function host.on_start(fn)
   start_hooks[#start_hooks + 1] = fn
 end
 
+--- host.spawn(fn, ...): runs fn(...) as a background coroutine (from the
+--- next loop turn); errors are logged. For fire-and-forget work.
+host.spawn = cc.spawn
+
+local timers = {}
+
+--- host.every(interval, fn): a timer of this generation: fn() runs every
+--- interval seconds (a number, or a function returning one, read each
+--- round, e.g. from a setting) in every worker, starting when the generation
+--- becomes current and stopping when a newer one replaces it.
+function host.every(interval, fn)
+  assert(type(interval) == "number" or type(interval) == "function", "host.every: interval must be a number or function")
+  assert(type(fn) == "function", "host.every expects a function")
+  timers[#timers + 1] = { interval = interval, fn = fn }
+end
+
+local function run_timer(t)
+  while cc.current_generation() == generation do
+    cc.sleep(type(t.interval) == "function" and t.interval() or t.interval)
+    if cc.current_generation() ~= generation then break end
+    local ok, err = xpcall(t.fn, debug.traceback)
+    if not ok then host.log.error("timer failed", { traceback = tostring(err) }) end
+  end
+end
+
+local function on_commit()
+  for _, t in ipairs(timers) do cc.spawn(run_timer, t) end
+end
+
 local function on_start(worker_id)
   for _, fn in ipairs(start_hooks) do
     local ok, err = xpcall(fn, debug.traceback, worker_id)
@@ -372,4 +402,4 @@ dispatch_mod = load_dispatch {
   HttpError = HttpError, authenticator = function() return authenticator end,
 }
 
-return { routes = routes, dispatch = dispatch_mod, host = host, modules = loaded, tools = tools, on_start = on_start }
+return { routes = routes, dispatch = dispatch_mod, host = host, modules = loaded, tools = tools, on_start = on_start, on_commit = on_commit }

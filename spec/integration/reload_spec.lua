@@ -86,6 +86,18 @@ describe("hot reload", function()
     assert.is_true(health.scripts.last_reload.ok)
   end)
 
+  it("stops an old generation's timers and starts the new one's", function()
+    host = support.start { WORKERS = "1", FIXTURE_SCRIPTS = fixtures }
+    assert.truthy(support.wait_for(function() return host:request("GET", "/test/timer/1").json.ticks > 2 end, 5))
+    set_version("two")
+    host:signal(signal.SIGHUP)
+    assert.truthy(support.wait_for(function() return host:request("GET", "/test/timer/2").json.ticks > 2 end, 5))
+    local before = host:request("GET", "/test/timer/1").json.ticks
+    support.sleep(0.3)
+    assert.equal(before, host:request("GET", "/test/timer/1").json.ticks)
+    assert.truthy(host:request("GET", "/test/timer/2").json.ticks > 2)
+  end)
+
   it("reloads on file changes in the development profile", function()
     host = support.start { WORKERS = "1", FIXTURE_SCRIPTS = fixtures, RELOAD_WATCH = "true",
                            RELOAD_DEBOUNCE_MS = "100" }

@@ -1,0 +1,589 @@
+--[[ auth.lua - passwords, tokens, sessions and the per-request authenticator
+(CONTRACT.md §4, §6, §13.2 ban rule).
+
+Passwords: argon2id PHC strings with ARGON2_MEMORY_KIB / ARGON2_ITERATIONS,
+rehashed at the next successful login when those change. Unknown site_ids are
+verified against a dummy hash made with the same parameters (so a miss costs
+what a hit costs).
+
+Tokens: an access JWT per session (sessions.access_jti is the one live jti;
+issuing a new one kills the old) and an opaque refresh token family per
+session (32 CSPRNG bytes, base64url, stored as SHA-256 hex). Each refresh
+rotates; presenting a rotated token again revokes the whole family.
+
+Per-request state cache (Redis, DESIGN.md "Scaling out"). Keys carry the
+user's hash tag so they stay in one cluster slot:
+  cc:sess:{<user_id>}:<jti>  JSON {g, user, sid, exp, lu} or {g, user, dead},
+                             TTL CACHE_TTL_S: the user and session state for
+                             one access token (dead: no live session for it)
+  cc:sess:{<user_id>}:gen    the user's cache generation (INCR, no TTL)
+A request reads both with one MGET; an entry counts only when its `g` equals
+the current generation. auth.invalidate_user(user_id) INCRs the generation,
+which drops every entry of the user at once: no index to keep, and a request
+that read the database before a change cannot resurrect the old state, since
+it writes its entry tagged with the generation it saw before reading. Every
+revoke, logout, ban, unban, rank or admin change calls it, after the commit
+and before the answer leaves. The generation key has no TTL on purpose: it
+must outlive every entry written under an older value (Redis must not evict
+it: use noeviction or a volatile-* policy). The database write of
+sessions.last_used_at (at most once a minute) reloads the entry; otherwise a
+live session costs one Redis round trip per request. If Redis fails, the
+state is read from PostgreSQL (never laxer); if an invalidation cannot reach
+Redis, stale entries live at most CACHE_TTL_S.
+]]
+local host = require "host"
+local json = require "json"
+local db = require "host.db"
+local redis = require "host.redis"
+local store = require "lib.store"
+local wallet = require "domain.wallet"
+local events_log = require "domain.events_log"
+
+local crypto, config = host.crypto, host.config
+local floor, ceil, max = math.floor, math.ceil, math.max
+
+local M = {}
+
+local CACHE_TTL_S = 120
+local TOUCH_INTERVAL_S = 60 -- sessions.last_used_at is written at most this often
+
+M.TOKEN_INVALID = "토큰이 유효하지 않습니다"
+M.TOKEN_REVOKED = "토큰이 취소되었습니다"
+M.DEACTIVATED = "계정이 비활성화되었습니다"
+M.SESSION_GONE = "세션이 만료되었거나 로그아웃되었습니다"
+
+local BEARER = { ["WWW-Authenticate"] = "Bearer" }
+
+--- unauthorized(detail): raises 401 with WWW-Authenticate: Bearer.
+function M.unauthorized(detail)
+  host.error(401, detail, BEARER)
+end
+
+----------------------------------------------------------------- ranks (§6)
+
+--- rank_level(rank) -> 1 STANDARD, 2 PREMIUM, 3 VIP, 0 anything else.
+M.rank_level = require("lib.rbac").level
+
+------------------------------------------------------------- passwords (§4.1)
+
+local function argon2_params()
+  return config.get("ARGON2_MEMORY_KIB"), config.get("ARGON2_ITERATIONS")
+end
+
+--- hash_password(pw) -> PHC string (argon2id, configured cost; yields).
+function M.hash_password(pw)
+  local mem, iter = argon2_params()
+  return assert(crypto.argon2id_hash(pw, mem, iter))
+end
+
+--- verify_password(hash, pw) -> boolean (yields; false for a malformed hash).
+function M.verify_password(hash, pw)
+  return crypto.argon2id_verify(hash, pw) == true
+end
+
+-- Dummy hash for unknown site_ids, made once per generation and parameter set.
+local dummy = {}
+
+local function verify_dummy(pw)
+  local mem, iter = argon2_params()
+  local key = mem .. ":" .. iter
+  dummy[key] = dummy[key] or M.hash_password("not-a-user-" .. key)
+  M.verify_password(dummy[key], pw)
+  return false
+end
+
+--- check_password(user_row | nil, pw) -> boolean: verifies pw against the
+--- user's hash (the dummy when there is no user, so timing does not reveal
+--- existence) and, on success, rehashes when the cost parameters changed.
+function M.check_password(user, pw)
+  if not user then return verify_dummy(pw) end
+  if not M.verify_password(user.password_hash, pw) then return false end
+  local mem, iter = argon2_params()
+  if crypto.argon2id_needs_rehash(user.password_hash, mem, iter) then
+    store.query("UPDATE users SET password_hash = $2, updated_at = now() WHERE id = $1", user.id, M.hash_password(pw))
+  end
+  return true
+end
+
+------------------------------------------------------------------ users (§4.2)
+
+--- user_response(user_row) -> the auth UserResponse of CONTRACT.md §4.2.
+function M.user_response(u)
+  return {
+    id = u.id, site_id = u.site_id, nickname = u.nickname, phone_number = u.phone_number,
+    is_active = u.is_active, is_admin = u.is_admin, rank = u.vip_tier,
+    created_at = u.created_at, last_login = u.last_login or u.created_at,
+  }
+end
+
+-- The columns of req.user (never the password hash).
+local USER_COLUMNS = "u.id, u.site_id, u.nickname, u.phone_number, u.invite_code, u.vip_tier, u.is_admin, "
+  .. "u.is_active, u.banned_until, u.ban_reason, u.risk_profile, u.segment, u.created_at, u.updated_at, "
+  .. "u.last_login, extract(epoch FROM u.banned_until)::float8 AS banned_until_epoch"
+
+local UNIQUE_MESSAGES = {
+  users_site_id_key = "이미 존재하는 사이트 아이디입니다",
+  users_nickname_key = "이미 존재하는 닉네임입니다",
+  users_phone_number_key = "이미 등록된 전화번호입니다",
+}
+M.UNIQUE_MESSAGES = UNIQUE_MESSAGES
+
+--- create_user(fields) -> users row. Must run inside a db.tx. fields:
+--- site_id, nickname, phone_number, password or password_hash, invite_code?,
+--- is_admin? (false), vip_tier? ("STANDARD"). Inserts the user, the wallet
+--- with the INITIAL_* balances, user_actions SIGNUP and outbox user.signup.
+--- A taken site_id / nickname / phone raises 400 with the §4.5 text.
+function M.create_user(f)
+  local hash = f.password_hash or M.hash_password(f.password)
+  local rows, err, sqlstate = db.query(
+    "INSERT INTO users (site_id, nickname, phone_number, password_hash, invite_code, is_admin, vip_tier) "
+      .. "VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+    f.site_id, f.nickname, f.phone_number, hash, f.invite_code, f.is_admin == true, f.vip_tier or "STANDARD")
+  if not rows and sqlstate == "23505" then
+    for constraint, message in pairs(UNIQUE_MESSAGES) do
+      if tostring(err):find(constraint, 1, true) then host.error(400, message) end
+    end
+  end
+  store.check(rows, err, sqlstate)
+  local id = rows[1].id
+  wallet.create(id, {
+    tokens = config.get("INITIAL_TOKENS"), gold = config.get("INITIAL_GOLD"),
+    gems = config.get("INITIAL_GEMS"), exp = config.get("INITIAL_EXP"),
+  })
+  events_log.action(id, "SIGNUP", { site_id = f.site_id, invite_code = f.invite_code })
+  events_log.outbox("user_actions", "user.signup", { user_id = id, site_id = f.site_id, nickname = f.nickname })
+  return M.load_user(id)
+end
+
+--- load_user(user_id [, for_update]) -> users row (with password_hash) | nil.
+function M.load_user(user_id, for_update)
+  return store.one("SELECT " .. USER_COLUMNS .. ", u.password_hash FROM users u WHERE u.id = $1"
+    .. (for_update and " FOR UPDATE" or ""), user_id)
+end
+
+--- find_user_by_site_id(site_id) -> users row (with password_hash) | nil;
+--- exact, case-sensitive.
+function M.find_user_by_site_id(site_id)
+  return store.one("SELECT " .. USER_COLUMNS .. ", u.password_hash FROM users u WHERE u.site_id = $1", site_id)
+end
+
+------------------------------------------------------------------ bans (§13.2)
+
+-- Banned while is_active is false and banned_until is null or in the future.
+local function banned_at(u, now)
+  return u.is_active == false and (u.banned_until_epoch == nil or u.banned_until_epoch > now)
+end
+
+--- is_banned(user_row) -> boolean. A ban whose banned_until has passed is
+--- lifted in the row (and the user's cache dropped); the row passed in is
+--- updated to match.
+function M.is_banned(u)
+  if u.is_active ~= false then return false end
+  if banned_at(u, host.time.now()) then return true end
+  local row = store.one("UPDATE users SET is_active = true, banned_until = NULL, ban_reason = NULL, updated_at = now() "
+    .. "WHERE id = $1 AND is_active = false AND banned_until <= now() RETURNING id", u.id)
+  if row then
+    host.log.info("ban expired", { user_id = u.id })
+    store.after_commit(function() M.invalidate_user(u.id) end)
+  end
+  u.is_active, u.banned_until, u.ban_reason, u.banned_until_epoch = true, nil, nil, nil
+  return false
+end
+
+----------------------------------------------------------------- cache (§4.4)
+
+local function cache_key(user_id, jti) return "cc:sess:{" .. user_id .. "}:" .. jti end
+local function gen_key(user_id) return "cc:sess:{" .. user_id .. "}:gen" end
+
+--- invalidate_user(user_id): drops every cached session entry of the user
+--- (bumps the user's cache generation). Call it after any change to the
+--- user's sessions, ban state, rank or admin flag has committed (inside a
+--- transaction, through db.after_commit). Returns true, or nil, err when
+--- Redis cannot be reached (entries then expire within CACHE_TTL_S).
+function M.invalidate_user(user_id)
+  local ok, err = redis.call("INCR", gen_key(user_id))
+  if not ok then
+    host.log.warn("session cache invalidation failed", { user_id = user_id, error = tostring(err) })
+    return nil, err
+  end
+  return true
+end
+
+-- invalidate_user once the current transaction commits (at once outside one).
+local function invalidate_after_commit(user_id)
+  store.after_commit(function() M.invalidate_user(user_id) end)
+end
+
+-- The session and user state for a token, from PostgreSQL: {user, sid, exp,
+-- lu} or {user, dead = true} (no live session) or nil (no such user). Writes
+-- last_used_at when it is older than TOUCH_INTERVAL_S (the one write).
+local function load_state(user_id, jti)
+  local row = store.one(
+    "WITH touch AS (UPDATE sessions SET last_used_at = now() WHERE access_jti = $2 AND user_id = $1 AND is_active "
+      .. "AND expires_at > now() AND last_used_at < now() - interval '" .. TOUCH_INTERVAL_S .. " seconds' RETURNING id) "
+      .. "SELECT " .. USER_COLUMNS .. ", s.id AS sid, extract(epoch FROM s.expires_at)::float8 AS s_exp, "
+      .. "extract(epoch FROM CASE WHEN EXISTS (SELECT 1 FROM touch) THEN now() ELSE s.last_used_at END)::float8 AS s_lu "
+      .. "FROM users u LEFT JOIN sessions s ON s.access_jti = $2 AND s.user_id = u.id AND s.is_active "
+      .. "AND s.expires_at > now() WHERE u.id = $1",
+    user_id, jti)
+  if not row then return nil end
+  local state = { user = row, sid = row.sid, exp = row.s_exp, lu = row.s_lu, dead = row.sid == nil or nil }
+  row.sid, row.s_exp, row.s_lu = nil, nil, nil
+  return state
+end
+
+-- Reads the state of (user_id, jti): cache first (one MGET), else the
+-- database, refilling the cache under the generation read first.
+local function session_state(user_id, jti)
+  local key = cache_key(user_id, jti)
+  local reply = redis.call("MGET", key, gen_key(user_id))
+  local gen
+  if reply then
+    gen = tonumber(reply[2]) or 0
+    local entry = type(reply[1]) == "string" and json.decode(reply[1])
+    if type(entry) == "table" and entry.g == gen and type(entry.user) == "table"
+      and (entry.dead or host.time.now() - entry.lu < TOUCH_INTERVAL_S) then
+      return entry
+    end
+  end
+  local state = load_state(user_id, jti)
+  if state and reply then
+    state.g = gen
+    local ok, err = redis.call("SET", key, json.encode(state), "EX", CACHE_TTL_S)
+    if not ok then host.log.warn("session cache write failed", { error = tostring(err) }) end
+  end
+  return state
+end
+
+local UUID = "^%x%x%x%x%x%x%x%x%-%x%x%x%x%-%x%x%x%x%-%x%x%x%x%-%x%x%x%x%x%x%x%x%x%x%x%x$"
+
+-- True when the verified claims carry every claim of §4.1, well typed.
+local function claims_complete(c)
+  return type(c) == "table" and type(c.sub) == "string" and type(c.user_id) == "number"
+    and c.user_id == floor(c.user_id) and c.user_id > 0 and type(c.is_admin) == "boolean"
+    and type(c.rank) == "string" and type(c.iat) == "number" and type(c.exp) == "number"
+    and type(c.jti) == "string" and c.jti:find(UUID) ~= nil
+end
+
+--- bearer(req) -> credentials: the Bearer token of the Authorization header,
+--- or raises the 403s of §4.4 (no header; other scheme or empty credentials).
+function M.bearer(req)
+  local h = req.headers.authorization
+  if h == nil or h:find("^%s*$") then host.error(403, "Not authenticated") end
+  local scheme, cred = h:match("^%s*(%S+)%s*(.-)%s*$")
+  if not scheme or scheme:lower() ~= "bearer" or cred == "" then
+    host.error(403, "Invalid authentication credentials")
+  end
+  return cred
+end
+
+--- check_access_token(token) -> user, session_id, claims: runs the 401 checks
+--- of §4.4 in order on an access token (raising the matching 401).
+function M.check_access_token(token)
+  local claims = host.jwt.verify(token)
+  if not claims_complete(claims) then M.unauthorized(M.TOKEN_INVALID) end
+  local state = session_state(claims.user_id, claims.jti)
+  if not state then M.unauthorized("User not found") end
+  local user = state.user
+  if claims.sub ~= user.site_id then M.unauthorized(M.TOKEN_INVALID) end
+  if M.is_banned(user) then M.unauthorized(M.DEACTIVATED) end
+  if state.dead or state.exp <= host.time.now() then M.unauthorized(M.SESSION_GONE) end
+  return user, state.sid, claims
+end
+
+-- The authenticator of every route whose auth is not "none" (§4.4, §6).
+local function authenticate(req, route)
+  local user, sid, claims = M.check_access_token(M.bearer(req))
+  if route.auth == "admin" and not user.is_admin then host.error(403, "Admin access required") end
+  if route.auth == "rank" and M.rank_level(user.vip_tier) < M.rank_level(route.rank) then
+    host.error(403, "Insufficient rank: requires " .. tostring(route.rank))
+  end
+  user.banned_until_epoch = nil
+  req.user, req.session_id, req.claims = user, sid, claims
+  return user
+end
+
+host.set_authenticator(authenticate)
+
+------------------------------------------------------------ sessions (§4.1)
+
+local function access_lifetime_s()
+  return max(1, floor(config.get("JWT_EXPIRE_MINUTES") * 60))
+end
+
+local function refresh_lifetime_s()
+  return max(1, floor(config.get("REFRESH_TOKEN_EXPIRE_DAYS") * 86400))
+end
+
+local function sign_access(user, jti)
+  local now = floor(host.time.now())
+  return host.jwt.sign {
+    sub = user.site_id, user_id = user.id, is_admin = user.is_admin == true, rank = user.vip_tier,
+    iat = now, exp = now + access_lifetime_s(), jti = jti,
+  }
+end
+
+--- new_refresh_token() -> token, sha256 hex of it.
+local function new_refresh_token()
+  local token = crypto.base64url(crypto.random_bytes(32))
+  return token, crypto.sha256_hex(token)
+end
+
+local function insert_refresh(session_id, user_id)
+  local token, hash = new_refresh_token()
+  local row = store.one("INSERT INTO refresh_tokens (session_id, user_id, token_hash, expires_at) "
+    .. "VALUES ($1, $2, $3, now() + $4::float8 * interval '1 second') RETURNING id, expires_at",
+    session_id, user_id, hash, refresh_lifetime_s())
+  store.query("UPDATE sessions SET expires_at = $2 WHERE id = $1", session_id, row.expires_at)
+  return token, row.id
+end
+
+--- token_response(user, access_token, refresh_token) -> the Token of §4.2.
+function M.token_response(user, access, refresh)
+  return {
+    access_token = access, refresh_token = refresh, token_type = "bearer",
+    expires_in = access_lifetime_s(), user = M.user_response(user),
+  }
+end
+
+-- Revokes the active sessions matching `where` ($1 is the reason) with their
+-- refresh tokens; returns how many, and the user id of the first.
+local function revoke_where(where, reason, ...)
+  local rows = store.query("UPDATE sessions SET is_active = false, revoked_at = now(), revoked_reason = $1 "
+    .. "WHERE is_active AND " .. where .. " RETURNING id, user_id", reason, ...)
+  if #rows == 0 then return 0 end
+  local ids = {}
+  for i, r in ipairs(rows) do ids[i] = r.id end
+  store.query("UPDATE refresh_tokens SET revoked_at = now() WHERE revoked_at IS NULL AND session_id = ANY($1::bigint[])",
+    "{" .. table.concat(ids, ",") .. "}")
+  return #rows, rows[1].user_id
+end
+
+--- revoke_session(session_id, reason) -> count (0 or 1): revokes one
+--- session, its refresh token family and thereby its access token.
+function M.revoke_session(session_id, reason)
+  local n, user_id = revoke_where("id = $2", reason, session_id)
+  if user_id then invalidate_after_commit(user_id) end
+  return n
+end
+
+--- revoke_user_sessions(user_id, reason [, except_session_id]) -> count:
+--- revokes every active session (and refresh token) of the user but the
+--- excepted one, drops the user's cache entries and, for logout_all and
+--- banned, closes the user's WebSockets with 4401. Inside a transaction the
+--- cache and socket work runs after the commit.
+function M.revoke_user_sessions(user_id, reason, except_session_id)
+  local n
+  if except_session_id then
+    n = revoke_where("user_id = $2 AND id <> $3", reason, user_id, except_session_id)
+  else
+    n = revoke_where("user_id = $2", reason, user_id)
+  end
+  invalidate_after_commit(user_id)
+  if reason == "logout_all" or reason == "banned" then
+    store.after_commit(function() host.ws.close_user(user_id, 4401) end)
+  end
+  return n
+end
+
+local function request_meta(req)
+  if not req then return nil, nil end
+  local ua = req.headers and req.headers["user-agent"]
+  return ua and ua:sub(1, 512), M.client_ip(req)
+end
+
+--- issue(user, req) -> Token: creates a session for the user (revoking the
+--- oldest active ones beyond MAX_CONCURRENT_SESSIONS as "superseded"), its
+--- refresh token and access token. Must run inside a db.tx; req (optional)
+--- supplies the user agent and client IP recorded on the session.
+function M.issue(user, req)
+  store.query("SELECT id FROM users WHERE id = $1 FOR UPDATE", user.id) -- serialises logins of one user
+  local limit = config.get("MAX_CONCURRENT_SESSIONS")
+  if limit > 0 then
+    local n = revoke_where("id IN (SELECT id FROM sessions WHERE user_id = $2 AND is_active "
+      .. "ORDER BY created_at DESC, id DESC OFFSET $3)", "superseded", user.id, limit - 1)
+    if n > 0 then invalidate_after_commit(user.id) end
+  end
+  local jti = crypto.uuid()
+  local ua, ip = request_meta(req)
+  local s = store.one("INSERT INTO sessions (user_id, access_jti, expires_at, user_agent, ip_address) "
+    .. "VALUES ($1, $2, now() + $3::float8 * interval '1 second', $4, $5) RETURNING id",
+    user.id, jti, refresh_lifetime_s(), ua, ip)
+  local refresh = insert_refresh(s.id, user.id)
+  return M.token_response(user, sign_access(user, jti), refresh)
+end
+
+-- New access jti and refresh token for a live session whose current refresh
+-- token (if any) is rotated; returns the Token.
+local function rotate(session_id, user, old_token_id)
+  local jti = crypto.uuid()
+  store.query("UPDATE sessions SET access_jti = $2, last_used_at = now() WHERE id = $1", session_id, jti)
+  local refresh, new_id = insert_refresh(session_id, user.id)
+  if old_token_id then
+    store.query("UPDATE refresh_tokens SET rotated_at = now(), replaced_by = $2 WHERE id = $1", old_token_id, new_id)
+  end
+  invalidate_after_commit(user.id)
+  return M.token_response(user, sign_access(user, jti), refresh)
+end
+
+--- refresh_with_token(token) -> Token: rotates the family of an opaque
+--- refresh token (§4.7). Raises 401 invalid (unknown, malformed, expired,
+--- family revoked), 401 revoked (reuse: the family is revoked first) or 401
+--- deactivated (banned user).
+function M.refresh_with_token(token)
+  if #token ~= 43 or token:find("[^%w_-]") then M.unauthorized(M.TOKEN_INVALID) end
+  local outcome, result = store.tx(function()
+    local rt = store.one("SELECT t.id, t.session_id, t.user_id, t.rotated_at, t.revoked_at, "
+      .. "t.expires_at > now() AS fresh, s.is_active AS session_active FROM refresh_tokens t "
+      .. "JOIN sessions s ON s.id = t.session_id WHERE t.token_hash = $1 FOR UPDATE OF t, s", crypto.sha256_hex(token))
+    if not rt or rt.revoked_at or not rt.session_active then return "invalid" end
+    if rt.rotated_at then
+      M.revoke_session(rt.session_id, "reuse_detected")
+      host.log.warn("refresh token reuse: family revoked", { user_id = rt.user_id, session_id = rt.session_id })
+      return "reused"
+    end
+    if not rt.fresh then return "invalid" end
+    local user = M.load_user(rt.user_id)
+    if M.is_banned(user) then return "banned" end
+    return "ok", rotate(rt.session_id, user, rt.id)
+  end)
+  if outcome == "invalid" then M.unauthorized(M.TOKEN_INVALID) end
+  if outcome == "reused" then M.unauthorized(M.TOKEN_REVOKED) end
+  if outcome == "banned" then M.unauthorized(M.DEACTIVATED) end
+  return result
+end
+
+--- refresh_with_access_token(token) -> Token: the earlier API's refresh with
+--- a still-valid access token: every §4.4 check, then the session rotates.
+function M.refresh_with_access_token(token)
+  local user, sid, claims = M.check_access_token(token)
+  return store.tx(function()
+    local live = store.one("SELECT id FROM sessions WHERE id = $1 AND access_jti = $2 AND is_active FOR UPDATE",
+      sid, claims.jti)
+    if not live then M.unauthorized(M.SESSION_GONE) end
+    local current = store.one("SELECT id FROM refresh_tokens WHERE session_id = $1 AND rotated_at IS NULL "
+      .. "AND revoked_at IS NULL ORDER BY id DESC LIMIT 1 FOR UPDATE", sid)
+    return rotate(sid, user, current and current.id)
+  end)
+end
+
+--- logout(token, body_refresh_token): revokes the session of a genuine
+--- access token (expiry ignored) and, when it belongs to the same user, the
+--- family of the given refresh token. Anything unusable is ignored.
+function M.logout(token, refresh_token)
+  local claims, err, expired = host.jwt.verify(token)
+  if not claims and err == "expired" then claims = expired end
+  if not claims_complete(claims) then return end
+  store.tx(function()
+    M.revoke_session_by_jti(claims.user_id, claims.jti, "logout")
+    if type(refresh_token) == "string" and refresh_token ~= "" then
+      local rt = store.one("SELECT session_id FROM refresh_tokens WHERE token_hash = $1 AND user_id = $2",
+        crypto.sha256_hex(refresh_token), claims.user_id)
+      if rt then M.revoke_session(rt.session_id, "logout") end
+    end
+  end)
+end
+
+--- revoke_session_by_jti(user_id, jti, reason) -> count.
+function M.revoke_session_by_jti(user_id, jti, reason)
+  local n = revoke_where("user_id = $2 AND access_jti = $3", reason, user_id, jti)
+  if n > 0 then invalidate_after_commit(user_id) end
+  return n
+end
+
+------------------------------------------------------------- client IP (§4.6)
+
+local trusted_cache = {}
+
+local function trusted_set()
+  local list = config.get("TRUSTED_PROXIES")
+  local set = trusted_cache[list]
+  if not set then
+    set = {}
+    for addr in list:gmatch("[^,%s]+") do set[addr] = true end
+    trusted_cache[list] = set
+  end
+  return set
+end
+
+--- client_ip(req) -> the TCP peer, or when the peer is a trusted proxy the
+--- rightmost X-Forwarded-For address that is not itself a trusted proxy.
+function M.client_ip(req)
+  local peer = req.remote_addr
+  local trusted = trusted_set()
+  local xff = req.headers and req.headers["x-forwarded-for"]
+  if not (peer and trusted[peer] and xff) then return peer end
+  local hops = {}
+  for addr in xff:gmatch("[^,%s]+") do hops[#hops + 1] = addr end
+  for i = #hops, 1, -1 do
+    if not trusted[hops[i]] then return hops[i]:sub(1, 45) end
+  end
+  return hops[1] and hops[1]:sub(1, 45) or peer
+end
+
+------------------------------------------------------- login and lockout (§4.6)
+
+local TOO_MANY = "Too many failed attempts"
+
+local function record_attempt(site_id, user_id, success, reason, ip, ua)
+  store.query("INSERT INTO login_attempts (site_id, user_id, success, failure_reason, ip_address, user_agent) "
+    .. "VALUES ($1, $2, $3, $4, $5, $6)", site_id:sub(1, 64), user_id, success, reason, ip, ua)
+end
+
+-- Seconds until fewer than `limit` counted failures remain in the window,
+-- or nil when not locked: the limit-th newest failure leaves the window then.
+local function lock_remaining(where, window_s, limit, ...)
+  local row = store.one("SELECT extract(epoch FROM created_at + $1::float8 * interval '1 second' - now())::float8 AS left "
+    .. "FROM login_attempts WHERE failure_reason = 'invalid_credentials' AND created_at > now() - $1::float8 * interval '1 second' "
+    .. "AND " .. where .. " ORDER BY created_at DESC OFFSET $2 LIMIT 1", window_s, limit - 1, ...)
+  if row and row.left > 0 then return max(1, ceil(row.left)) end
+  return nil
+end
+
+--- lockout(site_id, ip) -> retry_after_seconds | nil: the per-IP lock, then
+--- the per-site_id lock (failures younger than the window and than the
+--- site_id's latest successful login).
+function M.lockout(site_id, ip)
+  if ip then
+    local left = lock_remaining("ip_address = $3", config.get("LOGIN_IP_WINDOW_MINUTES") * 60,
+      config.get("LOGIN_IP_MAX_FAILED_ATTEMPTS"), ip)
+    if left then return left end
+  end
+  return lock_remaining("site_id = $3 AND created_at > coalesce((SELECT max(created_at) FROM login_attempts "
+      .. "WHERE site_id = $3 AND success), '-infinity')",
+    config.get("LOGIN_LOCKOUT_MINUTES") * 60, config.get("LOGIN_MAX_FAILED_ATTEMPTS"), site_id)
+end
+
+--- login(req, site_id, password, admin_only) -> Token: the steps of §4.6
+--- (admin_only: the admin login's rule and texts). Raises 429 with
+--- Retry-After, 401 or 403 as the contract says.
+function M.login(req, site_id, password, admin_only)
+  local ua, ip = request_meta(req)
+  local retry = M.lockout(site_id, ip)
+  if retry then
+    record_attempt(site_id, nil, false, "locked_out", ip, ua)
+    host.error(429, TOO_MANY, { ["Retry-After"] = tostring(retry) })
+  end
+  local user = M.find_user_by_site_id(site_id)
+  local ok = M.check_password(user, password)
+  if not ok or (admin_only and not user.is_admin) then
+    record_attempt(site_id, user and user.id, false, "invalid_credentials", ip, ua)
+    M.unauthorized(admin_only and "Invalid admin credentials" or "Invalid credentials")
+  end
+  if M.is_banned(user) then
+    record_attempt(site_id, user.id, false, "inactive", ip, ua)
+    host.error(403, M.DEACTIVATED)
+  end
+  return store.tx(function()
+    local u = store.one("UPDATE users u SET last_login = now() WHERE id = $1 RETURNING " .. USER_COLUMNS, user.id)
+    u.banned_until_epoch = nil
+    record_attempt(site_id, u.id, true, nil, ip, ua)
+    local token = M.issue(u, req)
+    -- `login` mission/event progress (§12.3) joins this transaction when that issue lands.
+    events_log.action(u.id, "LOGIN", { ip = ip, admin = admin_only == true })
+    events_log.outbox("user_actions", "user.login", { user_id = u.id, site_id = u.site_id, admin = admin_only == true })
+    return token
+  end)
+end
+
+return M

@@ -150,6 +150,7 @@ function M.create_user(f)
     tokens = config.get("INITIAL_TOKENS"), gold = config.get("INITIAL_GOLD"),
     gems = config.get("INITIAL_GEMS"), exp = config.get("INITIAL_EXP"),
   })
+  require("domain.fairness").ensure(id) -- the seed pair exists from signup on (§8)
   events_log.action(id, "SIGNUP", { site_id = f.site_id, invite_code = f.invite_code })
   events_log.outbox("user_actions", "user.signup", { user_id = id, site_id = f.site_id, nickname = f.nickname })
   return M.load_user(id)

@@ -1,0 +1,189 @@
+-- games.lua - the games area of CONTRACT.md §7 and §9 between the routes and
+-- the pure rules of scripts/games: the game list, public parameters, slot
+-- spins, RPS plays, gacha pulls with their inventory, and the player's
+-- statistics from game_plays.
+--
+-- Each play is one plays.run transaction (stake, nonce, outcome, payout, play
+-- row, action, outbox, progress); this module only says which rules draw the
+-- outcome and shapes the answer. The rules and their configs are the loaded
+-- generation's, so a reload with a new paytable applies to the next play.
+local host = require "host"
+local json = require "json"
+local store = require "lib.store"
+local wallet = require "domain.wallet"
+local plays = require "domain.plays"
+
+local M = {}
+
+-- The rule modules by game type: a game is playable when it has one.
+local RULES = {
+  slot = require "games.slot",
+  rps = require "games.rps",
+  gacha = require "games.gacha",
+  crash = require "games.crash",
+}
+M.RULES = RULES
+
+-- Games whose public parameters GET /api/games/{game_type}/config serves.
+local PUBLIC_CONFIG = { slot = true, rps = true, crash = true }
+
+local RPS_MESSAGES = { win = "You win!", lose = "You lose!", draw = "It's a draw." }
+
+local function or_null(v)
+  if v == nil then return json.null end
+  return v
+end
+
+--- list(user_id) -> [Game]: active games by sort_order, with the caller's
+--- play count and largest single payout per game.
+function M.list(user_id)
+  local rows = store.query("SELECT g.id, g.name, g.description, g.game_type, g.is_active, "
+    .. "coalesce(p.plays, 0) AS plays, coalesce(p.best, 0) AS best FROM games g "
+    .. "LEFT JOIN (SELECT game_type, count(*) AS plays, max(payout) AS best FROM game_plays "
+    .. "WHERE user_id = $1 GROUP BY game_type) p ON p.game_type = g.game_type "
+    .. "WHERE g.is_active ORDER BY g.sort_order, g.id", user_id)
+  local list = json.array()
+  for i, g in ipairs(rows) do
+    local rules = RULES[g.game_type]
+    local limits = rules and rules.config or {}
+    list[i] = {
+      id = tostring(g.id), name = g.name, description = or_null(g.description), type = g.game_type,
+      image_url = "/assets/games/" .. g.game_type .. ".png", is_active = g.is_active, daily_limit = json.null,
+      playCount = g.plays, bestScore = g.best, canPlay = rules ~= nil, cooldown_remaining = json.null,
+      requires_vip_tier = json.null, min_bet = or_null(limits.min_bet), max_bet = or_null(limits.max_bet),
+    }
+  end
+  return list
+end
+
+--- public_config(game_type) -> the public parameters of slot, rps or crash
+--- from the loaded generation, or nil for any other type.
+function M.public_config(game_type)
+  if not PUBLIC_CONFIG[game_type] then return nil end
+  local rules = RULES[game_type]
+  return rules.public(rules.config)
+end
+
+--- gacha_config() -> the gacha odds disclosure of the loaded generation.
+function M.gacha_config()
+  return RULES.gacha.public(RULES.gacha.config)
+end
+
+--- slot_spin(user_id, bet, idempotency_key) -> the slot result of §9.
+function M.slot_spin(user_id, bet, idempotency_key)
+  local slot = RULES.slot
+  local play = plays.run(user_id, {
+    game_type = "slot", bet = bet, action_type = "SLOT_SPIN", idempotency_key = idempotency_key,
+    draw = function(rng)
+      local outcome = slot.play(slot.config, rng, { bet = bet })
+      return outcome, outcome.payout
+    end,
+  })
+  local o = play.outcome
+  return plays.with_fairness({
+    reels = o.reels, win_amount = play.payout, win_type = o.win_type, is_jackpot = o.is_jackpot,
+    balance = play.balance,
+  }, play)
+end
+
+--- rps_play(user_id, choice, bet, idempotency_key) -> the RPS result of §9.
+function M.rps_play(user_id, choice, bet, idempotency_key)
+  local rps = RULES.rps
+  local play = plays.run(user_id, {
+    game_type = "rps", bet = bet, action_type = "RPS_PLAY", idempotency_key = idempotency_key,
+    draw = function(rng)
+      local outcome = rps.play(rps.config, rng, { bet = bet, choice = choice })
+      return outcome, outcome.payout
+    end,
+  })
+  local o = play.outcome
+  return plays.with_fairness({
+    success = true, player_choice = o.player_choice, computer_choice = o.computer_choice, result = o.result,
+    win_amount = play.payout, message = RPS_MESSAGES[o.result], balance = play.balance, streak = json.null,
+  }, play)
+end
+
+-- Adds the pulled items to the user's inventory (one upsert per item key).
+local function add_to_inventory(user_id, items)
+  local counts, order = {}, {}
+  for _, item in ipairs(items) do
+    if not counts[item.item_key] then order[#order + 1] = item end
+    counts[item.item_key] = (counts[item.item_key] or 0) + 1
+  end
+  for _, item in ipairs(order) do
+    store.query("INSERT INTO gacha_inventory (user_id, item_key, name, rarity, value, quantity) "
+      .. "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (user_id, item_key) DO UPDATE SET "
+      .. "name = EXCLUDED.name, rarity = EXCLUDED.rarity, value = EXCLUDED.value, "
+      .. "quantity = gacha_inventory.quantity + EXCLUDED.quantity, last_acquired_at = now()",
+      user_id, item.item_key, item.name, item.rarity, item.value, counts[item.item_key])
+  end
+end
+
+--- gacha_pull(user_id, pull_count, idempotency_key) -> the pull result of
+--- §9: one debit of cost_per_pull × pull_count, one nonce, every item added
+--- to the inventory (item values are never credited).
+function M.gacha_pull(user_id, pull_count, idempotency_key)
+  local gacha = RULES.gacha
+  local play = plays.run(user_id, {
+    game_type = "gacha", bet = gacha.config.cost_per_pull * pull_count, action_type = "GACHA_PULL",
+    idempotency_key = idempotency_key,
+    draw = function(rng)
+      return gacha.play(gacha.config, rng, { pull_count = pull_count }), 0
+    end,
+    record = function(p) add_to_inventory(user_id, p.outcome.items) end,
+    events = { { kind = "gacha_pull", count = pull_count } },
+  })
+  local o = play.outcome
+  local items = json.array()
+  for i, item in ipairs(o.items) do
+    items[i] = { item_key = item.item_key, name = item.name, rarity = item.rarity, value = item.value }
+  end
+  return plays.with_fairness({
+    success = true, items = items, rare_item_count = o.rare_item_count,
+    ultra_rare_item_count = o.ultra_rare_item_count, pull_count = pull_count, balance = play.balance,
+    special_animation = json.null, message = "Gacha pull completed", currency_balance = { tokens = play.balance },
+  }, play)
+end
+
+--- inventory(user_id) -> {items, total_items (Σ quantity), total_value
+--- (Σ value × quantity)}: rarest first (the reverse of the order the gacha
+--- config lists its rarities; rarities no longer listed last), then name.
+function M.inventory(user_id)
+  local rank = {}
+  for i, r in ipairs(RULES.gacha.config.rarities) do rank[r.rarity] = i end
+  local items = store.query("SELECT item_key, name, rarity, value, quantity, first_acquired_at, last_acquired_at "
+    .. "FROM gacha_inventory WHERE user_id = $1", user_id)
+  table.sort(items, function(a, b)
+    local ra, rb = rank[a.rarity] or 0, rank[b.rarity] or 0
+    if ra ~= rb then return ra > rb end
+    if a.name ~= b.name then return a.name < b.name end
+    return a.item_key < b.item_key
+  end)
+  local total_items, total_value = 0, 0
+  for _, item in ipairs(items) do
+    total_items = total_items + item.quantity
+    total_value = total_value + item.value * item.quantity
+  end
+  return { items = items, total_items = total_items, total_value = total_value }
+end
+
+--- stats(user_id) -> {total_games_played, total_tokens_earned,
+--- total_tokens_spent, win_rate, level, experience} (§7): from game_plays;
+--- win_rate = plays paying more than the bet / settled slot, rps and crash
+--- plays, 4 decimals.
+function M.stats(user_id)
+  local s = store.one("SELECT count(*) AS played, coalesce(sum(bet_amount), 0)::bigint AS spent, "
+    .. "coalesce(sum(payout), 0)::bigint AS earned, "
+    .. "count(*) FILTER (WHERE status = 'settled' AND game_type IN ('slot', 'rps', 'crash')) AS decided, "
+    .. "count(*) FILTER (WHERE status = 'settled' AND game_type IN ('slot', 'rps', 'crash') "
+    .. "AND payout > bet_amount) AS wins FROM game_plays WHERE user_id = $1", user_id)
+  local exp = wallet.balances(user_id).exp
+  local win_rate = 0
+  if s.decided > 0 then win_rate = math.floor(s.wins / s.decided * 10000 + 0.5) / 10000 end
+  return {
+    total_games_played = s.played, total_tokens_earned = s.earned, total_tokens_spent = s.spent,
+    win_rate = win_rate, level = 1 + math.floor(exp / host.config.get("LEVEL_EXP_STEP")), experience = exp,
+  }
+end
+
+return M

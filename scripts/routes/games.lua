@@ -1,0 +1,93 @@
+-- games.lua - the game routes of CONTRACT.md §9 except crash's own: the
+-- game list, public parameters and gacha odds (no auth), slot spin, RPS,
+-- gacha pull and the gacha inventory. Thin: domain/games does the work.
+--
+-- Bet limits come from the loaded rule modules when this file loads, so a
+-- reload with new limits changes validation (422) with the paytable. Every
+-- play honours Idempotency-Key; the key is also copied to the ledger rows.
+local host = require "host"
+local games = require "domain.games"
+local idempotency = require "domain.idempotency"
+
+local TAGS = { "Games" }
+local RULES = games.RULES
+
+-- bet_amount|betAmount within the game's configured limits.
+local function bet_field(config)
+  return { name = "bet_amount", type = "integer", required = true, ge = config.min_bet, le = config.max_bet,
+           aliases = { "betAmount" }, description = "tokens staked" }
+end
+
+host.route {
+  method = "GET", path = "/api/games/", auth = "user",
+  tags = TAGS, summary = "Active games with the caller's play count and best payout", operation_id = "games_list",
+  handler = function(req)
+    return games.list(req.user.id)
+  end,
+}
+
+host.route {
+  method = "POST", path = "/api/games/slot/spin", auth = "user",
+  tags = TAGS, summary = "Spin the slot machine", operation_id = "games_slot_spin",
+  body = {
+    bet_field(RULES.slot.config),
+    { name = "lines", type = "integer", nullable = true, description = "accepted and ignored" },
+  },
+  handler = idempotency.wrap(function(req)
+    return games.slot_spin(req.user.id, req.body.bet_amount, idempotency.key(req))
+  end),
+}
+
+host.route {
+  method = "POST", path = "/api/games/rps/play", auth = "user",
+  tags = TAGS, summary = "Play rock, paper, scissors", operation_id = "games_rps_play_v1",
+  body = {
+    { name = "choice", type = "string", required = true, enum = RULES.rps.CHOICES },
+    bet_field(RULES.rps.config),
+  },
+  handler = idempotency.wrap(function(req)
+    return games.rps_play(req.user.id, req.body.choice, req.body.bet_amount, idempotency.key(req))
+  end),
+}
+
+host.route {
+  method = "POST", path = "/api/games/gacha/pull", auth = "user",
+  tags = TAGS, summary = "Pull the gacha", operation_id = "games_gacha_pull",
+  body = {
+    { name = "gacha_id", type = "string", nullable = true, aliases = { "gachaId" },
+      description = "accepted and ignored: only the default banner exists" },
+    { name = "pull_count", type = "integer", default = 1, ge = 1, le = RULES.gacha.config.max_pull_count,
+      aliases = { "pullCount" } },
+    { name = "use_premium_currency", type = "boolean", nullable = true, aliases = { "usePremiumCurrency" },
+      description = "accepted and ignored: pulls always cost tokens" },
+  },
+  handler = idempotency.wrap(function(req)
+    return games.gacha_pull(req.user.id, req.body.pull_count, idempotency.key(req))
+  end),
+}
+
+host.route {
+  method = "GET", path = "/api/games/gacha/config", auth = "none",
+  tags = TAGS, summary = "Gacha odds disclosure", operation_id = "games_gacha_config",
+  handler = function()
+    return games.gacha_config()
+  end,
+}
+
+host.route {
+  method = "GET", path = "/api/games/gacha/inventory", auth = "user",
+  tags = TAGS, summary = "The caller's gacha items", operation_id = "games_gacha_inventory",
+  handler = function(req)
+    return games.inventory(req.user.id)
+  end,
+}
+
+host.route {
+  method = "GET", path = "/api/games/{game_type}/config", auth = "none",
+  tags = TAGS, summary = "Public parameters of slot, rps or crash", operation_id = "games_config",
+  handler = function(req)
+    local config = games.public_config(req.params.game_type)
+    if not config then host.error(404, "Not Found") end
+    return config
+  end,
+}

@@ -107,14 +107,10 @@ static void send_to(int i, const char *fmt, ...) {
     char line[2048];
     va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(line, sizeof line - 1, fmt, ap);
+    int n = worker_ctl_line(line, sizeof line, fmt, ap);
     va_end(ap);
-    if (n < 0) return;
-    if (n > (int)sizeof line - 2) n = (int)sizeof line - 2;
-    for (int k = 0; k < n; k++)
-        if (line[k] == '\n') line[k] = ' ';
-    line[n++] = '\n';
-    if (write(slots[i].ctl, line, (size_t)n) < 0) log_warnf("control write to worker %d failed: %s", i, strerror(errno));
+    if (n > 0 && write(slots[i].ctl, line, (size_t)n) < 0)
+        log_warnf("control write to worker %d failed: %s", i, strerror(errno));
 }
 
 static void spawn(int i) {

@@ -86,21 +86,25 @@ int worker_bind(const char *host, int port, int listen_now) {
     return fd;
 }
 
+int worker_ctl_line(char *line, size_t cap, const char *fmt, va_list ap) {
+    int n = vsnprintf(line, cap - 1, fmt, ap);
+    if (n < 0) return -1;
+    if (n > (int)cap - 2) n = (int)cap - 2;
+    for (int i = 0; i < n; i++)
+        if (line[i] == '\n') line[i] = ' ';
+    line[n++] = '\n';
+    return n;
+}
+
 static void ctl_send(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void ctl_send(const char *fmt, ...) {
     char line[2048];
     va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(line, sizeof line - 1, fmt, ap);
+    int n = worker_ctl_line(line, sizeof line, fmt, ap);
     va_end(ap);
-    if (n < 0) return;
-    if (n > (int)sizeof line - 2) n = (int)sizeof line - 2;
-    for (int i = 0; i < n; i++)
-        if (line[i] == '\n') line[i] = ' ';
-    line[n++] = '\n';
     /* Blocking write on a socketpair: short lines, the master always reads. */
-    ssize_t w = write(args->ctl_fd, line, (size_t)n);
-    (void)w;
+    if (n > 0 && write(args->ctl_fd, line, (size_t)n) < 0) log_warnf("control write failed: %s", strerror(errno));
 }
 
 static void on_tick(uv_timer_t *t) {

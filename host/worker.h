@@ -6,6 +6,8 @@
 #ifndef CCHOST_WORKER_H
 #define CCHOST_WORKER_H
 
+#include <stdarg.h>
+#include <stddef.h>
 #include <stdint.h>
 
 typedef struct {
@@ -24,6 +26,11 @@ void worker_run(const worker_args_t *args) __attribute__((noreturn));
 /* Opens a TCP socket with SO_REUSEADDR and SO_REUSEPORT bound to host:port.
  * listen_now: also listen. Returns the fd or a negative errno. */
 int worker_bind(const char *host, int port, int listen_now);
+
+/* Formats one control-channel message: printf into line (cap bytes),
+ * newlines inside turned into spaces, one '\n' at the end. Returns its
+ * length or -1. Shared by both ends of the channel. */
+int worker_ctl_line(char *line, size_t cap, const char *fmt, va_list ap);
 
 /* Epoch milliseconds. */
 uint64_t worker_now_ms(void);

@@ -1,7 +1,8 @@
 -- games_reload_spec.lua - the game self-checks at reload (CONTRACT.md §9):
 -- a slot paytable whose exact RTP leaves the band is refused, the running
 -- generation keeps serving and the reason is reported; a valid retuned
--- paytable takes effect for the next spin. Also runs `cchost verify` and
+-- paytable takes effect for the next spin (seen in the public config of the
+-- loaded generation). Also runs `cchost verify` and
 -- `cchost rtp`, whose HMAC is the host's C one, against the fixed vectors
 -- of spec/unit/games_spec.lua (derived independently).
 local support = require "spec.support.host"
@@ -62,7 +63,7 @@ describe("game self-check at reload", function()
 
   it("refuses a slot paytable at RTP 120 %, keeps the old one, then takes a valid retune", function()
     host = support.start { WORKERS = "2", SCRIPTS_DIR = scripts }
-    local before = host:request("GET", "/test/games/slot/rules").json
+    local before = host:request("GET", "/api/games/slot/config").json
     assert.near(0.950748, before.rtp, 1e-6)
 
     -- 🍒 pair 0 → 250 and 🍋 pair 200 → 219: exact RTP 1.200602.
@@ -73,18 +74,23 @@ describe("game self-check at reload", function()
     assert.truthy(status.last_reload.error:find("games/slot.lua: self-check failed: slot: exact RTP 1.200602", 1, true),
       status.last_reload.error)
     assert.truthy(status.last_reload.error:find("outside the band [0.945, 0.955]", 1, true))
-    local still = host:request("GET", "/test/games/slot/rules").json
+    local still = host:request("GET", "/api/games/slot/config").json
     assert.equal(before.rtp, still.rtp)
-    assert.equal(200, still.pair_lemon_x100)
+    assert.equal(200, still.pair_x100["🍋"])
 
     -- A valid retune: 🍒 pair back to 0, 🍋 pair 200 → 205: exact RTP 0.954821.
     set_pairs(0, 205)
     status = reload_and_wait()
     assert.is_true(status.last_reload.ok)
     assert.equal(2, status.generation)
-    local after = host:request("GET", "/test/games/slot/rules").json
-    assert.equal(205, after.pair_lemon_x100)
+    local after = host:request("GET", "/api/games/slot/config").json
+    assert.equal(205, after.pair_x100["🍋"])
     assert.near(0.954821, after.rtp, 1e-6)
+    -- and the next spin is played on the new generation
+    local u = require("spec.support.api").signup(host)
+    local spin = host:request("POST", "/api/games/slot/spin", { bet_amount = 10 },
+      require("spec.support.api").auth(u.access_token))
+    assert.equal(200, spin.status, spin.body)
   end)
 end)
 

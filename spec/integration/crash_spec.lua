@@ -118,10 +118,16 @@ local function set_growth(h, rate)
   assert.equal(200, res.status, res.body)
 end
 
-local function player(h)
+-- A signed-up player with enough tokens that a run of lost rounds in
+-- bet_until never leaves it short (dev grant, on in the development profile).
+local function player(h, tokens)
   local acc = api.signup(h)
   acc.headers = api.auth(acc.access_token)
   acc.id = acc.user.id
+  if tokens then
+    local res = h:request("POST", "/api/users/tokens/add?amount=" .. tokens, nil, acc.headers)
+    assert.equal(200, res.status, res.body)
+  end
   return acc
 end
 
@@ -164,7 +170,7 @@ describe("crash", function()
   end)
 
   it("bets, reports the running round without its crash point, refuses a second bet, cashes out once", function()
-    local p = player(h)
+    local p = player(h, 5000)
     local b, crash = bet_until(h, p, { bet_amount = 100 }, function(x) return x > 150 end)
     assert.is_true(b.success)
     assert.truthy(b.game_id:match("^%x+%-%x+%-%x+%-%x+%-%x+$"), b.game_id)
@@ -291,7 +297,7 @@ describe("crash", function()
   end)
 
   it("pays a concurrent double cash-out once", function()
-    local p = player(h)
+    local p = player(h, 5000)
     local b = bet_until(h, p, { bet_amount = 100 }, function(x) return x > 150 end)
     local funds = balance(h, p.id)
     local body = cjson.encode { game_id = b.game_id }
@@ -318,7 +324,7 @@ describe("crash", function()
 
   it("lets the sweeper settle an auto target and a crash, keeps the result until reported", function()
     set_growth(h, FAST)
-    local p = player(h)
+    local p = player(h, 5000)
     local b = bet_until(h, p, { auto_cashout_multiplier = 1.01, bet_amount = 100 }, function(x) return x >= 101 end)
     assert.truthy(wait_settled(h, b.game_id), "the sweeper did not settle the auto target")
     assert.equal("0", redis_cli(h.redis_port, "exists crash:session:{" .. p.id .. "}"))
@@ -355,23 +361,6 @@ describe("crash", function()
     assert.same({ success = false, result = "crashed", game_id = d.json.game_id, crash_point = crash / 100,
                   win_amount = 0, balance = after - 10 }, r.json)
     assert.equal(404, cashout(h, p, d.json.game_id).status)
-  end)
-
-  it("closes a claimed session whose play was settled but whose closing was lost", function()
-    local p = player(h)
-    local b = bet_until(h, p, { bet_amount = 10 }, function(x) return x > 150 end)
-    local key = "crash:session:{" .. p.id .. "}"
-    local s = cjson.decode(redis_cli(h.redis_port, "get " .. key))
-    assert.equal(200, cashout(h, p, b.game_id).status)
-    s.status = "settling" -- as if the cash-out's Redis clean-up never happened
-    assert.equal("OK", redis_cli(h.redis_port, "set " .. key .. " '" .. cjson.encode(s) .. "' px 60000"))
-    redis_cli(h.redis_port, "zadd crash:active " .. string.format("%d", s.placed_at) .. " " .. p.id)
-    local busy = bet(h, p, { bet_amount = 10 })
-    assert.equal(409, busy.status, busy.body)
-    assert.equal(409, cashout(h, p, b.game_id).status)
-    assert.truthy(support.wait_for(function() return redis_cli(h.redis_port, "exists " .. key) == "0" end, 5))
-    assert.equal("", redis_cli(h.redis_port, "zscore crash:active " .. p.id))
-    assert.equal(200, bet(h, p, { bet_amount = 10 }).status)
   end)
 
   it("discards an unreported sweeper result at the next bet", function()
@@ -438,7 +427,7 @@ describe("crash", function()
   end)
 
   it("answers 503 while Redis is down, moving no money, and serves again once it is back", function()
-    local p = player(h)
+    local p = player(h, 5000)
     local b = bet_until(h, p, { bet_amount = 100 }, function(x) return x > 150 end)
     local funds = balance(h, p.id)
     local before = footprint(h, p.id)
@@ -464,7 +453,7 @@ describe("crash", function()
   end)
 
   it("refunds a round whose Redis state was flushed, or pays it at a reached auto target", function()
-    local p = player(h)
+    local p = player(h, 5000)
     local b = bet_until(h, p, { bet_amount = 100 }, function(x) return x > 150 end)
     local funds = balance(h, p.id)
     assert.equal("OK", redis_cli(h.redis_port, "flushall"))
@@ -586,7 +575,7 @@ describe("crash without CRASH_DB_STRICT", function()
   end)
 
   it("keeps playing when the crash_sessions write fails", function()
-    local p = player(h)
+    local p = player(h, 5000)
     sql(h, "ALTER TABLE crash_sessions ADD CONSTRAINT spec_block CHECK (false) NOT VALID")
     local b = bet_until(h, p, { bet_amount = 50 }, function(x) return x > 150 end)
     local funds = balance(h, p.id)
@@ -607,6 +596,24 @@ describe("crash without a running sweeper", function()
   after_each(function()
     stop(h)
     h = nil
+  end)
+
+  it("closes a claimed session whose play was settled but whose closing was lost", function()
+    local p = player(h, 5000)
+    local b = bet_until(h, p, { bet_amount = 10 }, function(x) return x > 150 end)
+    local key = "crash:session:{" .. p.id .. "}"
+    local s = cjson.decode(redis_cli(h.redis_port, "get " .. key))
+    assert.equal(200, cashout(h, p, b.game_id).status)
+    s.status = "settling" -- as if the cash-out's Redis clean-up never happened
+    assert.equal("OK", redis_cli(h.redis_port, "set " .. key .. " '" .. cjson.encode(s) .. "' px 60000"))
+    redis_cli(h.redis_port, "zadd crash:active " .. string.format("%d", s.placed_at) .. " " .. p.id)
+    local busy = bet(h, p, { bet_amount = 10 })
+    assert.equal(409, busy.status, busy.body)
+    assert.equal(409, cashout(h, p, b.game_id).status)
+    assert.equal(200, h:request("POST", "/test/crash/sweep").status)
+    assert.equal("0", redis_cli(h.redis_port, "exists " .. key))
+    assert.equal("", redis_cli(h.redis_port, "zscore crash:active " .. p.id))
+    assert.equal(200, bet(h, p, { bet_amount = 10 }).status)
   end)
 
   it("reports crashed for a cash-out after the crash point", function()
@@ -636,7 +643,7 @@ describe("crash without a running sweeper", function()
 
   it("honours the auto cash-out target on a late cash-out", function()
     set_growth(h, FAST)
-    local p = player(h)
+    local p = player(h, 5000)
     local b, crash = bet_until(h, p, { autoCashout = 1.5, bet_amount = 10 }, function(x) return x >= 150 end)
     assert.equal(1.5, b.auto_cashout_multiplier)
     assert.equal(15, b.potential_win)

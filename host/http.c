@@ -549,7 +549,13 @@ static void new_request_id(char out[65]) {
     s0 = b;
     a ^= a << 23;
     s1 = a ^ b ^ (a >> 17) ^ (b >> 26);
-    snprintf(out, 65, "%016llx%016llx", (unsigned long long)hi, (unsigned long long)(s1 + b));
+    static const char hex[] = "0123456789abcdef";
+    uint64_t lo = s1 + b;
+    for (int i = 0; i < 16; i++) {
+        out[i] = hex[(hi >> (60 - 4 * i)) & 15];
+        out[16 + i] = hex[(lo >> (60 - 4 * i)) & 15];
+    }
+    out[32] = 0;
 }
 
 static void answer_preflight(http_conn_t *c, http_request_t *r) {

@@ -264,7 +264,7 @@ void vm_resume(lua_State *co, int nargs) {
 /* Pushes the request as a table: method, path, query, headers, body,
  * params, request_id, remote_addr, head. */
 static int push_request(lua_State *co, http_request_t *r, const router_match_t *m) {
-    lua_createtable(co, 0, 10);
+    lua_createtable(co, 0, 16); /* room for what dispatch adds: no rehash */
     lua_pushlstring(co, r->method, r->method_len);
     lua_setfield(co, -2, "method");
     lua_pushlstring(co, r->path, r->path_len);
@@ -306,8 +306,10 @@ static int push_request(lua_State *co, http_request_t *r, const router_match_t *
     lua_setfield(co, -2, "request_id");
     lua_pushstring(co, r->remote_addr);
     lua_setfield(co, -2, "remote_addr");
-    lua_pushboolean(co, r->is_head);
-    lua_setfield(co, -2, "head");
+    if (r->is_head) {
+        lua_pushboolean(co, 1);
+        lua_setfield(co, -2, "head");
+    }
     return 0;
 }
 

@@ -54,43 +54,51 @@ local function on_error(e)
   return traceback(tostring(e), 2)
 end
 
-local function run(route, req)
-  local authenticate = route.auth ~= "none" and get_authenticator()
-  if authenticate then authenticate(req, route) end
-  local s = route.schemas
-  local errors
-  local function check(compiled, input, where)
-    local values, errs = schema.validate(compiled, input, where)
-    if errs then
-      errors = errors or {}
-      for i = 1, #errs do errors[#errors + 1] = errs[i] end
-    end
-    return values
+-- Validates input against compiled, appending any errors to the request's
+-- list (created on the first error: no allocation on the happy path).
+local function check(req, compiled, input, where)
+  local values, errs = schema.validate(compiled, input, where)
+  if errs then
+    local errors = req.validation_errors or {}
+    for i = 1, #errs do errors[#errors + 1] = errs[i] end
+    req.validation_errors = errors
   end
-  if s.params then req.params = check(s.params, req.params, "path") end
-  req.raw_query = req.query
-  if s.query then req.query = check(s.query, parse_query(req.raw_query), "query") end
-  if s.headers then req.header_params = check(s.headers, req.headers, "header") end
-  req.raw_body = req.body
+  return values
+end
+
+local function run(route, req)
+  if route.auth ~= "none" then get_authenticator()(req, route) end
+  req.raw_query, req.raw_body = req.query, req.body
+  local s = route.schemas
+  if s.params then req.params = check(req, s.params, req.params, "path") end
+  if s.query then req.query = check(req, s.query, parse_query(req.raw_query), "query") end
+  if s.headers then req.header_params = check(req, s.headers, req.headers, "header") end
   if s.body then
-    local input
-    if req.raw_body and req.raw_body ~= "" then
-      local value, msg, offset = decode(req.raw_body)
+    local input, raw = nil, req.raw_body
+    if raw and raw ~= "" then
+      local value, msg, offset = decode(raw)
       if value == nil and msg then
-        errors = errors or {}
+        local errors = req.validation_errors or {}
         errors[#errors + 1] = schema.json_error(offset or 0, msg)
+        req.validation_errors = errors
       else
         input = value
       end
     end
-    if not (errors and errors[#errors].type == "json_invalid") then
-      req.body = check(s.body, input, "body")
-    end
+    local errors = req.validation_errors
+    if not (errors and errors[#errors].type == "json_invalid") then req.body = check(req, s.body, input, "body") end
   end
-  if errors then return 422, { detail = errors } end
+  if req.validation_errors then return 422, { detail = req.validation_errors } end
   return route.handler(req)
 end
 
+local function internal_error(req, err)
+  host.log.error("unhandled error in " .. req.method .. " " .. req.path, { traceback = tostring(err) })
+  return 500, encode { detail = "Internal Server Error", request_id = req.request_id }, nil, nil
+end
+
+-- Encodes the answer; never raises (an unencodable body is a 500), so the
+-- hot path needs no second protected call.
 local function finish(req, status, body, headers)
   if type(status) ~= "number" then -- handler returned only a body
     status, body, headers = 200, status, nil
@@ -103,15 +111,11 @@ local function finish(req, status, body, headers)
   else
     local err
     text, err = encode(body)
-    if not text then error("response body cannot be encoded as JSON: " .. tostring(err), 0) end
+    if not text then return internal_error(req, "response body cannot be encoded as JSON: " .. tostring(err)) end
   end
   return status, text, header_block(headers), req.user and req.user.id
 end
 
-local function internal_error(req, err)
-  host.log.error("unhandled error in " .. req.method .. " " .. req.path, { traceback = tostring(err) })
-  return 500, encode { detail = "Internal Server Error", request_id = req.request_id }, nil, nil
-end
 
 -- WebSocket sessions: the table on_handshake returned, plus these methods.
 local function sock_send(session, message, binary)
@@ -160,7 +164,5 @@ return function(index, req)
     if getmetatable(e) ~= HttpError then return internal_error(req, e) end
     status, body, headers = e.status, { detail = e.detail }, e.headers
   end
-  local ok2, s, text, hdrs, user = pcall(finish, req, status, body, headers)
-  if not ok2 then return internal_error(req, s) end
-  return s, text, hdrs, user
+  return finish(req, status, body, headers)
 end

@@ -10,7 +10,7 @@
 local support = require "spec.support.host"
 local http = require "spec.support.http"
 local api = require "spec.support.api"
-local socket = require "socket"
+local redis = require "spec.support.redis"
 local cjson = require "cjson"
 
 local CACHE_DOWN = "세션 서비스가 준비되지 않았습니다(캐시)"
@@ -25,35 +25,8 @@ local function iso_ms(text)
   return os.time { year = y, month = mo, day = d, hour = hh, min = mm, sec = ss } * 1000 + tonumber(ms)
 end
 
-local function sh(cmd)
-  local ok = os.execute(cmd)
-  return ok == 0 or ok == true
-end
-
-local function free_port()
-  local s = assert(socket.bind("127.0.0.1", 0))
-  local _, port = s:getsockname()
-  s:close()
-  return tonumber(port)
-end
-
-local function redis_cli(port, args)
-  local p = io.popen("redis-cli -h 127.0.0.1 -p " .. port .. " " .. args .. " 2>/dev/null")
-  local out = p:read("*a")
-  p:close()
-  return (out:gsub("%s+$", ""))
-end
-
-local function redis_start(port, dir)
-  assert(sh(("redis-server --bind 127.0.0.1 --port %d --save '' --appendonly no --daemonize yes"
-    .. " --dir %s --pidfile %s/redis.pid --logfile %s/redis.log"):format(port, dir, dir, dir)))
-  assert(support.wait_for(function() return redis_cli(port, "ping") == "PONG" end, 10), "redis did not start")
-end
-
-local function redis_stop(port)
-  sh("redis-cli -h 127.0.0.1 -p " .. port .. " shutdown nosave >/dev/null 2>&1")
-  assert(support.wait_for(function() return redis_cli(port, "ping") ~= "PONG" end, 10), "redis did not stop")
-end
+local sh, free_port = redis.sh, redis.free_port
+local redis_cli, redis_start, redis_stop = redis.cli, redis.start, redis.stop
 
 -- A host with its own redis-server; env adds settings.
 local function start(env)
@@ -118,18 +91,7 @@ local function set_growth(h, rate)
   assert.equal(200, res.status, res.body)
 end
 
--- A signed-up player with enough tokens that a run of lost rounds in
--- bet_until never leaves it short (dev grant, on in the development profile).
-local function player(h, tokens)
-  local acc = api.signup(h)
-  acc.headers = api.auth(acc.access_token)
-  acc.id = acc.user.id
-  if tokens then
-    local res = h:request("POST", "/api/users/tokens/add?amount=" .. tokens, nil, acc.headers)
-    assert.equal(200, res.status, res.body)
-  end
-  return acc
-end
+local player = api.player
 
 local function bet(h, p, body)
   return h:request("POST", "/api/games/crash/bet", body, p.headers)

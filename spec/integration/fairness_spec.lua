@@ -16,21 +16,9 @@ local fair = require "lib.fair"
 
 local RULES = { slot = require "games.slot", rps = require "games.rps", gacha = require "games.gacha" }
 
-local function keys(t)
-  local out = {}
-  for k in pairs(t) do out[#out + 1] = k end
-  table.sort(out)
-  return out
-end
+local keys = api.keys
 
-local function player(host, tokens)
-  local a = api.signup(host)
-  a.headers = api.auth(a.access_token)
-  if tokens and tokens > 200 then
-    assert.equal(200, host:request("POST", "/api/users/tokens/add?amount=" .. (tokens - 200), nil, a.headers).status)
-  end
-  return a
-end
+local player = api.player
 
 local function hex_sha256(s) return sha256.hex(sha256.sha256(s)) end
 

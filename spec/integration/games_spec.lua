@@ -11,29 +11,14 @@ local http = require "spec.support.http"
 local INSUFFICIENT = "토큰이 부족합니다"
 local SYMBOLS = { ["🍒"] = true, ["🍋"] = true, ["🍊"] = true, ["🍇"] = true, ["💎"] = true, ["7️⃣"] = true }
 
-local function keys(t)
-  local out = {}
-  for k in pairs(t) do out[#out + 1] = k end
-  table.sort(out)
-  return out
-end
+local keys = api.keys
 
 local function sorted(list)
   table.sort(list)
   return list
 end
 
--- A new user holding `tokens` tokens (signup grants 200; the development
--- token grant adds the rest).
-local function player(host, tokens)
-  local a = api.signup(host)
-  a.headers = api.auth(a.access_token)
-  if tokens and tokens > 200 then
-    local res = host:request("POST", "/api/users/tokens/add?amount=" .. (tokens - 200), nil, a.headers)
-    assert.equal(200, res.status, res.body)
-  end
-  return a
-end
+local player = api.player
 
 -- Everything a play writes, counted from the database.
 local function footprint(host, user_id)

@@ -5,37 +5,11 @@
 -- redis-server on a free port, so stopping it never disturbs other specs.
 local support = require "spec.support.host"
 local socket = require "socket"
+local redis = require "spec.support.redis"
 local signal = support.signal
 
-local function sh(cmd)
-  local ok = os.execute(cmd)
-  return ok == 0 or ok == true
-end
-
-local function free_port()
-  local s = assert(socket.bind("127.0.0.1", 0))
-  local _, port = s:getsockname()
-  s:close()
-  return tonumber(port)
-end
-
-local function redis_ping(port)
-  local p = io.popen("redis-cli -h 127.0.0.1 -p " .. port .. " ping 2>/dev/null")
-  local out = p:read("*a")
-  p:close()
-  return out:match("PONG") ~= nil
-end
-
-local function redis_start(port, dir)
-  assert(sh(("redis-server --bind 127.0.0.1 --port %d --save '' --appendonly no --daemonize yes"
-    .. " --dir %s --pidfile %s/redis.pid --logfile %s/redis.log"):format(port, dir, dir, dir)))
-  assert(support.wait_for(function() return redis_ping(port) end, 10), "redis did not start")
-end
-
-local function redis_stop(port)
-  sh("redis-cli -h 127.0.0.1 -p " .. port .. " shutdown nosave >/dev/null 2>&1")
-  assert(support.wait_for(function() return not redis_ping(port) end, 10), "redis did not stop")
-end
+local sh, free_port = redis.sh, redis.free_port
+local redis_start, redis_stop = redis.start, redis.stop
 
 -- Runs one request and returns the response and its wall time in seconds.
 local function timed(host, method, path, body)

@@ -16,12 +16,7 @@ local function env(extra)
   return e
 end
 
-local function keys(t)
-  local out = {}
-  for k in pairs(t) do out[#out + 1] = k end
-  table.sort(out)
-  return out
-end
+local keys = api.keys
 
 local PROFILE_KEYS = { "balances", "created_at", "cyber_token_balance", "id", "is_active", "is_admin", "nickname",
   "phone_number", "rank", "site_id" }

@@ -15,6 +15,9 @@
 --   api.sql(host, sql) -> rows of the host's own database, each an array of
 --                         column texts (psql -At), e.g. api.sql(h, "SELECT 1")[1][1] == "1"
 --   api.unique() -> a short string unique within this busted process
+--   api.player(host [, tokens]) -> account with .headers and .id holding
+--                         `tokens` tokens in all (dev grant tops up the signup's 200)
+--   api.keys(t) -> the sorted keys of t
 local M = {}
 
 local counter = 0
@@ -88,6 +91,25 @@ end
 --- Lifts a ban set by M.ban.
 function M.unban(host, user_id)
   check(host:request("POST", "/test/accounts/" .. user_id .. "/unban"), "unban")
+end
+
+--- Signs up a player holding `tokens` tokens in all (signup grants 200, the
+--- development token grant adds the rest); adds .headers and .id.
+function M.player(host, tokens)
+  local a = M.signup(host)
+  a.headers, a.id = M.auth(a.access_token), a.user.id
+  if tokens and tokens > 200 then
+    check(host:request("POST", "/api/users/tokens/add?amount=" .. (tokens - 200), nil, a.headers), "tokens/add")
+  end
+  return a
+end
+
+--- The sorted keys of t (to compare response field sets).
+function M.keys(t)
+  local out = {}
+  for k in pairs(t) do out[#out + 1] = k end
+  table.sort(out)
+  return out
 end
 
 --- Runs SQL against the host's own database (psql -At); returns the rows,

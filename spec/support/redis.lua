@@ -1,0 +1,43 @@
+-- redis.lua - private redis-server instances for specs that stop, hang or
+-- flush Redis (outage tests), so they never disturb the shared one.
+local socket = require "socket"
+local support = require "spec.support.host"
+
+local M = {}
+
+--- Runs a shell command; true when it exited 0.
+function M.sh(cmd)
+  local ok = os.execute(cmd)
+  return ok == 0 or ok == true
+end
+
+--- A loopback port nobody listens on right now.
+function M.free_port()
+  local s = assert(socket.bind("127.0.0.1", 0))
+  local _, port = s:getsockname()
+  s:close()
+  return tonumber(port)
+end
+
+--- redis-cli against port; returns its output without trailing space.
+function M.cli(port, args)
+  local p = io.popen("redis-cli -h 127.0.0.1 -p " .. port .. " " .. args .. " 2>/dev/null")
+  local out = p:read("*a")
+  p:close()
+  return (out:gsub("%s+$", ""))
+end
+
+--- Starts a throw-away redis-server on port with its files in dir.
+function M.start(port, dir)
+  assert(M.sh(("redis-server --bind 127.0.0.1 --port %d --save '' --appendonly no --daemonize yes"
+    .. " --dir %s --pidfile %s/redis.pid --logfile %s/redis.log"):format(port, dir, dir, dir)))
+  assert(support.wait_for(function() return M.cli(port, "ping") == "PONG" end, 10), "redis did not start")
+end
+
+--- Stops it (no save) and waits until it no longer answers.
+function M.stop(port)
+  M.sh("redis-cli -h 127.0.0.1 -p " .. port .. " shutdown nosave >/dev/null 2>&1")
+  assert(support.wait_for(function() return M.cli(port, "ping") ~= "PONG" end, 10), "redis did not stop")
+end
+
+return M

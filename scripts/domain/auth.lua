@@ -36,6 +36,7 @@ local json = require "json"
 local db = require "host.db"
 local redis = require "host.redis"
 local store = require "lib.store"
+local text = require "lib.text"
 local wallet = require "domain.wallet"
 local events_log = require "domain.events_log"
 
@@ -390,7 +391,8 @@ end
 local function request_meta(req)
   if not req then return nil, nil end
   local ua = req.headers and req.headers["user-agent"]
-  return ua and ua:sub(1, 512), M.client_ip(req)
+  -- headers are raw bytes: stored as text, they must be valid UTF-8
+  return ua and text.repair(ua:sub(1, 512)), M.client_ip(req)
 end
 
 --- issue(user, req) -> Token: creates a session for the user (revoking the
@@ -517,9 +519,9 @@ function M.client_ip(req)
   local hops = {}
   for addr in xff:gmatch("[^,%s]+") do hops[#hops + 1] = addr end
   for i = #hops, 1, -1 do
-    if not trusted[hops[i]] then return hops[i]:sub(1, 45) end
+    if not trusted[hops[i]] then return text.repair(hops[i]:sub(1, 45)):sub(1, 45) end
   end
-  return hops[1] and hops[1]:sub(1, 45) or peer
+  return hops[1] and text.repair(hops[1]:sub(1, 45)):sub(1, 45) or peer
 end
 
 ------------------------------------------------------- login and lockout (§4.6)

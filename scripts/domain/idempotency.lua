@@ -25,7 +25,7 @@ local function invalid(key)
              ctx = { pattern = "^[!-~]+$" } }
   end
   if item then
-    item.loc, item.input = LOC, key
+    item.loc, item.input = LOC, require("lib.text").repair(key)
     host.error(422, { item })
   end
 end

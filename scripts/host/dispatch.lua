@@ -16,6 +16,7 @@ local ctx = ...
 local routes, schema, json, host = ctx.routes, ctx.schema, ctx.json, ctx.host
 local HttpError = ctx.HttpError
 local ws_api = ctx.ws
+local repair = ctx.text.repair
 local get_authenticator = ctx.authenticator
 
 local encode, decode = json.encode, json.decode
@@ -34,7 +35,7 @@ local function parse_query(q)
   if q == "" then return args end
   for pair in q:gmatch("[^&]+") do
     local k, v = pair:match("^([^=]*)=?(.*)$")
-    if k ~= "" then args[unescape(k)] = unescape(v) end
+    if k ~= "" then args[repair(unescape(k))] = repair(unescape(v)) end
   end
   return args
 end
@@ -70,9 +71,16 @@ local function run(route, req)
   if route.auth ~= "none" then get_authenticator()(req, route) end
   req.raw_query, req.raw_body = req.query, req.body
   local s = route.schemas
-  if s.params then req.params = check(req, s.params, req.params, "path") end
+  if s.params then
+    for k, v in pairs(req.params) do req.params[k] = repair(v) end
+    req.params = check(req, s.params, req.params, "path")
+  end
   if s.query then req.query = check(req, s.query, parse_query(req.raw_query), "query") end
-  if s.headers then req.header_params = check(req, s.headers, req.headers, "header") end
+  if s.headers then
+    local headers = {}
+    for k, v in pairs(req.headers) do headers[k] = repair(v) end
+    req.header_params = check(req, s.headers, headers, "header")
+  end
   if s.body then
     local input, raw = nil, req.raw_body
     if raw and raw ~= "" then

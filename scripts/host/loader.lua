@@ -398,7 +398,7 @@ end
 
 local load_dispatch = assert(load(files["host/dispatch.lua"], "@host/dispatch.lua", "t", _G))
 dispatch_mod = load_dispatch {
-  routes = routes, schema = schema, json = json, host = host, ws = ws,
+  routes = routes, schema = schema, json = json, host = host, ws = ws, text = sandbox_require "lib.text",
   HttpError = HttpError, authenticator = function() return authenticator end,
 }
 

@@ -103,6 +103,18 @@ describe("auth", function()
   end)
   teardown(function() host:stop() end)
 
+  it("stores a User-Agent that is not UTF-8 instead of failing the login", function()
+    local a = api.signup(host)
+    local res = host:request("POST", "/api/auth/login", { site_id = a.site_id, password = a.password },
+      { ["User-Agent"] = "probe\255\254" })
+    assert.equal(200, res.status, res.body)
+    local bad = host:request("POST", "/api/auth/login", { site_id = a.site_id, password = "wrong-password" },
+      { ["User-Agent"] = "probe\255" })
+    assert.equal(401, bad.status, bad.body)
+    assert.equal("probe\239\191\189", api.sql(host, "SELECT user_agent FROM login_attempts WHERE site_id = '"
+      .. a.site_id .. "' AND NOT success")[1][1])
+  end)
+
   describe("signup", function()
     it("returns a Token whose user and /me equal the signup data, with wallet, action and outbox rows", function()
       local a = api.signup(host)

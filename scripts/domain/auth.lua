@@ -530,7 +530,7 @@ local TOO_MANY = "Too many failed attempts"
 
 local function record_attempt(site_id, user_id, success, reason, ip, ua)
   store.query("INSERT INTO login_attempts (site_id, user_id, success, failure_reason, ip_address, user_agent) "
-    .. "VALUES ($1, $2, $3, $4, $5, $6)", site_id:sub(1, 64), user_id, success, reason, ip, ua)
+    .. "VALUES ($1, $2, $3, $4, $5, $6)", text.repair(site_id:sub(1, 64)), user_id, success, reason, ip, ua)
 end
 
 -- Seconds until fewer than `limit` counted failures remain in the window,

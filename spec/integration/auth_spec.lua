@@ -113,6 +113,9 @@ describe("auth", function()
     assert.equal(401, bad.status, bad.body)
     assert.equal("probe\239\191\189", api.sql(host, "SELECT user_agent FROM login_attempts WHERE site_id = '"
       .. a.site_id .. "' AND NOT success")[1][1])
+    -- a long multi-byte site_id is recorded cut to its column, still valid text
+    local long = host:request("POST", "/api/auth/login", { site_id = string.rep("토", 70), password = "whatever-1" })
+    assert.equal(401, long.status, long.body)
   end)
 
   describe("signup", function()

@@ -198,6 +198,12 @@ describe("HTTP", function()
     assert.truthy(host:log_text():find("assignment to undeclared global 'leaked_global'", 1, true))
   end)
 
+  it("gives scripts no io, ffi, load*, dofile, debug or os.execute, and no way to require them", function()
+    local seen = host:request("GET", "/test/sandbox").json
+    for name, present in pairs(seen) do assert.is_false(present, name .. " is reachable") end
+    assert.equal(20, (function() local n = 0 for _ in pairs(seen) do n = n + 1 end return n end)())
+  end)
+
   it("generates a request id when none is given", function()
     local res = host:request("GET", "/")
     assert.truthy(res.headers["x-request-id"]:match("^%x+$"))

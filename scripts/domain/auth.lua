@@ -262,7 +262,8 @@ local UUID = "^%x%x%x%x%x%x%x%x%-%x%x%x%x%-%x%x%x%x%-%x%x%x%x%-%x%x%x%x%x%x%x%x%
 -- True when the verified claims carry every claim of §4.1, well typed.
 local function claims_complete(c)
   return type(c) == "table" and type(c.sub) == "string" and type(c.user_id) == "number"
-    and c.user_id == floor(c.user_id) and c.user_id > 0 and type(c.is_admin) == "boolean"
+    and c.user_id == floor(c.user_id) and c.user_id > 0 and c.user_id <= 9007199254740991
+    and type(c.is_admin) == "boolean"
     and type(c.rank) == "string" and type(c.iat) == "number" and type(c.exp) == "number"
     and type(c.jti) == "string" and c.jti:find(UUID) ~= nil
 end

@@ -261,6 +261,11 @@ end
 
 -- Settlement -----------------------------------------------------------------
 
+-- Raised by settle_in_tx when the round's play is no longer pending: its
+-- Redis session outlived the settlement (a lost clean-up), so it is closed
+-- instead of being settled twice.
+local STALE = setmetatable({}, { __tostring = function() return "crash: stale round" end })
+
 -- Credits and records one settled round inside the caller's transaction.
 -- r: {game_id, play_id, user_id, bet_amount, crash_x100, result =
 -- "cashed"|"crashed"|"refunded", multiplier_x100 (cashed), cashed_out_at
@@ -279,7 +284,7 @@ local function settle_in_tx(r, opts)
     r.play_id, r.user_id, payout, payout > bet,
     { result = r.result, crash_x100 = r.crash_x100, cashout_x100 = r.multiplier_x100 or json.null, payout = payout },
     r.game_id)
-  if not settled then error("crash: play " .. tostring(r.play_id) .. " of round " .. r.game_id .. " is not pending", 0) end
+  if not settled then error(STALE, 0) end
   local balance
   if payout > 0 then
     balance = wallet.change(r.user_id, { tokens = payout }, {
@@ -334,6 +339,12 @@ local function settle_claimed(s, result, m, now_ms, opts)
       cashed_out_at = host.time.iso(cashed_at),
     }, opts)
   end)
+  if not ok and r == STALE then
+    host.log.warn("crash: closing a stale round whose play is already settled", { game_id = s.session_id })
+    eval(FINISH, { session_key(s.user_id), result_key(s.user_id) }, s.session_id, "", 1)
+    eval(UNINDEX, { ACTIVE_INDEX }, s.user_id, s.placed_at)
+    return nil
+  end
   if not ok then
     unclaim(s)
     error(r, 0)
@@ -480,7 +491,9 @@ function M.cashout(user_id, game_id, idempotency_key)
     local s = decode_session(reply[2])
     local now = to_ms(reply[3], reply[4])
     local result, m = evaluate(s, now)
-    return cashout_response(settle_claimed(s, result or "cashed", m, now, { idempotency_key = idempotency_key }))
+    local r = settle_claimed(s, result or "cashed", m, now, { idempotency_key = idempotency_key })
+    if not r then host.error(404, M.NO_SESSION) end
+    return cashout_response(r)
   elseif reply[1] ~= "none" then
     host.error(409, M.CANNOT_CASH_OUT)
   end

@@ -359,6 +359,9 @@ end
 
 local function check_string(f, v)
   if type(v) ~= "string" then return fail(TYPE_ERRORS.string[1], TYPE_ERRORS.string[2]) end
+  -- PostgreSQL text cannot hold NUL: refuse it here (422) rather than fail
+  -- in the database (500). pydantic's shape for a custom check.
+  if find(v, "\0", 1, true) then return fail("value_error", "Value error, String must not contain NUL characters") end
   if f.min_length or f.max_length then
     local len = utf8_len(v)
     if f.min_length and len < f.min_length then
@@ -621,7 +624,7 @@ function M.validate(compiled, input, where)
   if not WHERE[where] then error("schema.validate: unknown location '" .. tostring(where) .. "'", 2) end
   local errors, folded = {}, nil
   if where == "body" then
-    if input == nil or is_null(input) then
+    if input == nil then
       for _, f in ipairs(compiled.fields) do
         if f.required then
           return nil, { { loc = { "body" }, msg = "Field required", type = "missing" } }

@@ -560,6 +560,26 @@ describe("crash without a running sweeper", function()
     h = nil
   end)
 
+  it("closes an active-looking session whose play was already settled instead of failing the next bet", function()
+    set_growth(h, FAST)
+    local p = player(h, 5000)
+    local b = bet(h, p, { bet_amount = 10 })
+    assert.equal(200, b.status, b.body)
+    local key = "crash:session:{" .. p.id .. "}"
+    local s = cjson.decode(redis_cli(h.redis_port, "get " .. key))
+    support.sleep(0.2) -- crashed by now at this growth rate
+    assert.equal(200, cashout(h, p, b.json.game_id).status)
+    -- as if the round's Redis clean-up had been lost: the session is back, "active"
+    assert.equal("OK", redis_cli(h.redis_port, "set " .. key .. " '" .. cjson.encode(s) .. "' px 60000"))
+    support.sleep(0.5) -- past the crash time plus CRASH_SWEEP_GRACE_MS: the round counts as decided
+    local before = balance(h, p.id)
+    local again = bet(h, p, { bet_amount = 10 })
+    assert.equal(200, again.status, again.body)
+    assert.are_not.equal(b.json.game_id, again.json.game_id)
+    assert.equal(before - 10, balance(h, p.id))
+    assert.equal(404, cashout(h, p, b.json.game_id).status)
+  end)
+
   it("closes a claimed session whose play was settled but whose closing was lost", function()
     local p = player(h, 5000)
     local b = bet_until(h, p, { bet_amount = 10 }, function(x) return x > 150 end)

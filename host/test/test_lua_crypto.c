@@ -1,7 +1,8 @@
 /* test_lua_crypto.c - lua_crypto.c: the crypto and jwt tables as scripts see
  * them, including argon2id through the thread pool. vm.c is replaced by a
- * stub: vm_suspend yields, vm_resume resumes and records how the coroutine
- * ended, and the test drives the loop with uv_run. */
+ * minimal test VM: vm_suspend yields, vm_resume resumes and records how the
+ * coroutine ended, and the test drives the loop with uv_run (the real VM is
+ * exercised by the integration specs). */
 #include <lauxlib.h>
 #include <lualib.h>
 #include <sodium.h>
@@ -14,7 +15,7 @@
 #include "../vm.h"
 #include "check.h"
 
-/* vm.h stub. */
+/* The test's own vm.h implementation. */
 static uv_loop_t test_loop;
 static int resume_status = -1;
 

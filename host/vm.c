@@ -332,8 +332,18 @@ void vm_handle_request(http_request_t *r) {
         return;
     }
     if (m.status == ROUTER_METHOD_NOT_ALLOWED) {
-        char allow[128];
-        snprintf(allow, sizeof allow, "Allow: %s\r\n", m.allow);
+        /* WS is the router's pseudo-method for WebSocket routes, not an HTTP
+         * method: leave it out of Allow; a path with nothing else is, for
+         * plain HTTP, not there at all (as in Starlette). */
+        char allow[128] = "Allow: ";
+        size_t n = 7;
+        for (char *tok = strtok(m.allow, ", "); tok; tok = strtok(NULL, ", "))
+            if (strcmp(tok, "WS") != 0) n += (size_t)snprintf(allow + n, sizeof allow - n, "%s%s", n > 7 ? ", " : "", tok);
+        if (n == 7) {
+            http_respond_detail(r, 404, "Not Found", NULL);
+            return;
+        }
+        snprintf(allow + n, sizeof allow - n, "\r\n");
         http_respond_detail(r, 405, "Method Not Allowed", allow);
         return;
     }

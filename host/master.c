@@ -4,13 +4,24 @@
  * The master runs no Lua and serves no request, so it uses a plain poll(2)
  * loop (forking from inside a libuv loop would leave the children with the
  * parent's loop state). It owns:
- *   - the port: it binds (without listening) a SO_REUSEPORT socket first, so
- *     PORT=0 resolves to one real port every worker then binds too;
+ *   - the listening socket: one, bound and listening before any worker
+ *     exists, inherited by every worker, which all accept from it. Its accept
+ *     queue belongs to no worker, so a worker that dies loses only the
+ *     requests it was serving; connections waiting to be accepted go to the
+ *     others. (With one SO_REUSEPORT socket per worker, the kernel resets
+ *     the connections queued on a dead worker's socket.) The price is that a
+ *     new connection wakes every idle worker and one wins the accept: a few
+ *     wasted wake-ups per connection, nothing per request on keep-alive.
  *   - the workers: N slots, each a pid, a control socketpair and a watchdog
- *     tick in shared memory;
- *   - generations: a reload writes a snapshot of the scripts, sends
- *     "prepare" to every worker, and only when all answered "prepared" sends
- *     "commit"; any failure sends "abort" and the old generation stays.
+ *     tick in shared memory. A worker that dies is started again: at once if
+ *     it had served for a while, else with backoff (100 ms doubling to 10 s).
+ *     Only a failure before the host ever served ends the host; after that
+ *     the master keeps serving with the workers it has and keeps retrying.
+ *   - generations: a reload builds a snapshot of the scripts (a sealed
+ *     memfd, snapshot.h), sends "prepare" with it to every worker, and only
+ *     when all answered "prepared" sends "commit"; any failure sends "abort"
+ *     and the old generation stays. Workers forked later inherit the current
+ *     snapshot, which nothing outside this process can delete.
  * Files: READY_FILE gets the port once every worker serves; WORKERS_FILE the
  * worker pids (rewritten on every respawn). */
 #include "master.h"
@@ -42,21 +53,27 @@
 
 #define MAX_WORKERS 256
 
+#define RESPAWN_BACKOFF_MIN_MS 100
+#define RESPAWN_BACKOFF_MAX_MS 10000
+#define SERVED_LONG_ENOUGH_MS 1000 /* a worker that lived less counts as a failed start */
+
 typedef struct {
     pid_t pid;
     int ctl;             /* master's end of the socketpair, -1 when none */
     int ready;
     int answered;        /* answered the reload in progress */
+    int fails;           /* failed starts in a row */
     uint64_t started_ms;
+    uint64_t respawn_at; /* when the empty slot starts a worker; 0: not planned */
     char buf[4096];
     size_t len;
 } slot_t;
 
 static slot_t slots[MAX_WORKERS];
-static int nworkers, port, reserve_fd = -1, sigpipe_fds[2] = {-1, -1}, inotify_fd = -1;
+static int nworkers, port, listen_fd = -1, sigpipe_fds[2] = {-1, -1}, inotify_fd = -1;
 static volatile uint64_t *ticks;
-static char run_dir[256], snapshot_path[512], pending_path[512];
-static int generation, pending_gen, reload_queued, stopping, initial_failed;
+static int snapshot_fd = -1, pending_fd = -1; /* current and preparing generation */
+static int generation, pending_gen, reload_queued, stopping, initial_failed, announced;
 static uint64_t reload_started_ms, watch_deadline_ms;
 static char reload_error[1024];
 
@@ -101,30 +118,75 @@ static void write_workers_file(void) {
     write_file(config_str("WORKERS_FILE"), text);
 }
 
+/* Sends one control line to worker i, with descriptor fd attached
+ * (SCM_RIGHTS) unless fd < 0. */
+static void send_line(int i, int fd, const char *fmt, va_list ap) {
+    if (slots[i].ctl < 0) return;
+    char line[2048], cbuf[CMSG_SPACE(sizeof(int))] = {0};
+    int n = worker_ctl_line(line, sizeof line, fmt, ap);
+    if (n <= 0) return;
+    struct iovec iov = {.iov_base = line, .iov_len = (size_t)n};
+    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1};
+    if (fd >= 0) {
+        msg.msg_control = cbuf;
+        msg.msg_controllen = sizeof cbuf;
+        struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
+        cm->cmsg_level = SOL_SOCKET;
+        cm->cmsg_type = SCM_RIGHTS;
+        cm->cmsg_len = CMSG_LEN(sizeof(int));
+        memcpy(CMSG_DATA(cm), &fd, sizeof(int));
+    }
+    if (sendmsg(slots[i].ctl, &msg, MSG_NOSIGNAL) < 0)
+        log_warnf("control write to worker %d failed: %s", i, strerror(errno));
+}
+
 static void send_to(int i, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void send_to(int i, const char *fmt, ...) {
-    if (slots[i].ctl < 0) return;
-    char line[2048];
     va_list ap;
     va_start(ap, fmt);
-    int n = worker_ctl_line(line, sizeof line, fmt, ap);
+    send_line(i, -1, fmt, ap);
     va_end(ap);
-    if (n > 0 && write(slots[i].ctl, line, (size_t)n) < 0)
-        log_warnf("control write to worker %d failed: %s", i, strerror(errno));
+}
+
+static void send_fd_to(int i, int fd, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void send_fd_to(int i, int fd, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    send_line(i, fd, fmt, ap);
+    va_end(ap);
+}
+
+/* Plans the start of a worker in the empty slot i: at once after a worker
+ * that served a while, with backoff after failed starts in a row, so a crash
+ * loop neither spins nor stops the host. */
+static void plan_respawn(int i, int failed) {
+    slot_t *s = &slots[i];
+    s->fails = failed ? s->fails + 1 : 0;
+    uint64_t delay = 0;
+    if (s->fails) {
+        delay = (uint64_t)RESPAWN_BACKOFF_MIN_MS << (s->fails > 8 ? 7 : s->fails - 1);
+        if (delay > RESPAWN_BACKOFF_MAX_MS) delay = RESPAWN_BACKOFF_MAX_MS;
+        log_warnf("worker %d: %d failed start%s in a row, next try in %llu ms", i, s->fails,
+                  s->fails == 1 ? "" : "s", (unsigned long long)delay);
+    }
+    s->respawn_at = worker_now_ms() + delay;
 }
 
 static void spawn(int i) {
     int sv[2];
+    slots[i].respawn_at = 0;
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
-        log_errorf("socketpair: %s", strerror(errno));
+        log_errorf("worker %d: socketpair: %s", i, strerror(errno));
+        plan_respawn(i, 1);
         return;
     }
     ticks[i] = worker_now_ms();
     pid_t pid = fork();
     if (pid < 0) {
-        log_errorf("fork: %s", strerror(errno));
+        log_errorf("worker %d: fork: %s", i, strerror(errno));
         close(sv[0]);
         close(sv[1]);
+        plan_respawn(i, 1);
         return;
     }
     if (pid == 0) {
@@ -132,29 +194,35 @@ static void spawn(int i) {
         close(sigpipe_fds[0]);
         close(sigpipe_fds[1]);
         if (inotify_fd >= 0) close(inotify_fd);
-        if (reserve_fd >= 0) close(reserve_fd);
+        if (pending_fd >= 0) close(pending_fd);
         for (int k = 0; k < nworkers; k++)
             if (slots[k].ctl >= 0) close(slots[k].ctl);
         signal(SIGHUP, SIG_DFL);
         signal(SIGTERM, SIG_DFL);
         signal(SIGINT, SIG_DFL);
         signal(SIGCHLD, SIG_DFL);
-        worker_args_t a = {.id = i, .ctl_fd = sv[1], .host = config_str("HOST"), .port = port,
-                           .snapshot = snapshot_path, .generation = generation, .tick = &ticks[i]};
+        worker_args_t a = {.id = i, .ctl_fd = sv[1], .listen_fd = listen_fd, .snapshot_fd = snapshot_fd,
+                           .generation = generation, .tick = &ticks[i]};
         worker_run(&a);
     }
     close(sv[1]);
-    slots[i] = (slot_t){.pid = pid, .ctl = sv[0], .started_ms = worker_now_ms()};
+    slots[i] = (slot_t){.pid = pid, .ctl = sv[0], .started_ms = worker_now_ms(), .fails = slots[i].fails};
     log_infof("worker %d started (pid %d, generation %d)", i, (int)pid, generation);
 }
 
 /* ---- reload ---- */
 
+static int take_snapshot(char *err, size_t errlen) {
+    return snapshot_create(config_str("SCRIPTS_DIR"), config_str("FIXTURE_SCRIPTS"),
+                           getenv("CONFIG_DIR") ? getenv("CONFIG_DIR") : "config", err, errlen);
+}
+
 static void finish_reload(int ok) {
     uint64_t now = worker_now_ms();
     if (ok) {
-        unlink(snapshot_path);
-        snprintf(snapshot_path, sizeof snapshot_path, "%s", pending_path);
+        close(snapshot_fd);
+        snapshot_fd = pending_fd;
+        pending_fd = -1;
         generation = pending_gen;
         for (int i = 0; i < nworkers; i++) send_to(i, "commit %d %llu", generation, (unsigned long long)now);
         log_infof("reload: generation %d is live", generation);
@@ -163,7 +231,8 @@ static void finish_reload(int ok) {
             send_to(i, "abort %d %llu %s", pending_gen, (unsigned long long)now, reload_error);
         log_errorf("reload of generation %d failed, generation %d keeps serving: %s", pending_gen, generation,
                    reload_error);
-        unlink(pending_path);
+        if (pending_fd >= 0) close(pending_fd);
+        pending_fd = -1;
     }
     int kept = 0;
     for (int w = 0; w < nwaiters; w++) {
@@ -190,10 +259,9 @@ static void start_reload(void) {
     reload_error[0] = 0;
     pending_gen = generation + 1;
     reload_started_ms = worker_now_ms();
-    snprintf(pending_path, sizeof pending_path, "%s/gen-%d.snap", run_dir, pending_gen);
     char err[1024];
-    if (snapshot_write(config_str("SCRIPTS_DIR"), config_str("FIXTURE_SCRIPTS"), getenv("CONFIG_DIR") ? getenv("CONFIG_DIR") : "config",
-                       pending_path, err, sizeof err) < 0) {
+    pending_fd = take_snapshot(err, sizeof err);
+    if (pending_fd < 0) {
         snprintf(reload_error, sizeof reload_error, "%s", err);
         finish_reload(0);
         return;
@@ -201,7 +269,7 @@ static void start_reload(void) {
     log_infof("reload: preparing generation %d", pending_gen);
     for (int i = 0; i < nworkers; i++) {
         slots[i].answered = 0;
-        send_to(i, "prepare %d %s", pending_gen, pending_path);
+        send_fd_to(i, pending_fd, "prepare %d", pending_gen);
     }
 }
 
@@ -232,10 +300,12 @@ static void on_line(int i, char *line) {
         if (gen == pending_gen) {
             slots[i].answered = 1;
             if (!reload_error[0]) snprintf(reload_error, sizeof reload_error, "%s", line + off);
-        } else if (!slots[i].ready) {
+        } else if (!slots[i].ready && !announced) {
             log_errorf("worker %d failed to start: %s", i, line + off);
             initial_failed = 1;
             snprintf(reload_error, sizeof reload_error, "%s", line + off);
+        } else if (!slots[i].ready) {
+            log_errorf("worker %d failed to restart (the others keep serving): %s", i, line + off);
         }
     } else if (sscanf(line, "stale %d", &gen) == 1) {
         log_warnf("worker %d missed generation %d, restarting it", i, gen);
@@ -287,11 +357,15 @@ static void reap(void) {
             if (slots[i].ctl >= 0) close(slots[i].ctl);
             int was_ready = slots[i].ready;
             uint64_t age = worker_now_ms() - slots[i].started_ms;
-            slots[i] = (slot_t){.pid = 0, .ctl = -1};
-            if (stopping || initial_failed) break;
-            if (!was_ready && age < 1000) usleep(200000); /* crash loop: do not spin */
-            spawn(i);
+            slots[i] = (slot_t){.pid = 0, .ctl = -1, .fails = slots[i].fails};
             write_workers_file();
+            if (stopping || initial_failed) break;
+            if (!was_ready && !announced) { /* the host never served: a start failure */
+                if (!reload_error[0]) snprintf(reload_error, sizeof reload_error, "worker %d exited while starting", i);
+                initial_failed = 1;
+                break;
+            }
+            plan_respawn(i, !was_ready || age < SERVED_LONG_ENOUGH_MS);
             break;
         }
     }
@@ -352,16 +426,45 @@ static void read_inotify(void) {
 
 /* ---- main loop ---- */
 
-static int setup_run_dir(void) {
-    snprintf(run_dir, sizeof run_dir, "%s/cchost-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
-    if (!mkdtemp(run_dir)) return -1;
-    return 0;
+/* Starts the workers of slots whose planned respawn time has come. */
+static void respawn_due(void) {
+    uint64_t now = worker_now_ms();
+    for (int i = 0; i < nworkers; i++)
+        if (slots[i].pid <= 0 && slots[i].respawn_at && now >= slots[i].respawn_at) {
+            spawn(i);
+            write_workers_file();
+        }
 }
 
-static void cleanup_run_dir(void) {
-    unlink(snapshot_path);
-    if (pending_gen) unlink(pending_path);
-    rmdir(run_dir);
+/* The one listening socket (SO_REUSEADDR only: a second host on the same
+ * port is an error, not a silent share). Returns the fd or a negative errno. */
+static int listen_on(const char *host, int port_wanted) {
+    struct sockaddr_storage ss;
+    socklen_t sl;
+    memset(&ss, 0, sizeof ss);
+    struct sockaddr_in *a4 = (struct sockaddr_in *)&ss;
+    struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&ss;
+    if (inet_pton(AF_INET, host, &a4->sin_addr) == 1) {
+        a4->sin_family = AF_INET;
+        a4->sin_port = htons((uint16_t)port_wanted);
+        sl = sizeof *a4;
+    } else if (inet_pton(AF_INET6, host, &a6->sin6_addr) == 1) {
+        a6->sin6_family = AF_INET6;
+        a6->sin6_port = htons((uint16_t)port_wanted);
+        sl = sizeof *a6;
+    } else {
+        return -EINVAL;
+    }
+    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    if (fd < 0) return -errno;
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (bind(fd, (struct sockaddr *)&ss, sl) < 0 || listen(fd, 511) < 0) {
+        int e = errno;
+        close(fd);
+        return -e;
+    }
+    return fd;
 }
 
 static int live_workers(void) {
@@ -377,29 +480,23 @@ int master_run(void) {
     if (nworkers <= 0) nworkers = 1;
     if (nworkers > MAX_WORKERS) nworkers = MAX_WORKERS;
 
-    reserve_fd = worker_bind(config_str("HOST"), (int)config_num("PORT"), 0);
-    if (reserve_fd < 0) {
-        fprintf(stderr, "cchost: cannot bind %s:%d: %s\n", config_str("HOST"), (int)config_num("PORT"),
-                strerror(-reserve_fd));
+    listen_fd = listen_on(config_str("HOST"), (int)config_num("PORT"));
+    if (listen_fd < 0) {
+        fprintf(stderr, "cchost: cannot listen on %s:%d: %s\n", config_str("HOST"), (int)config_num("PORT"),
+                strerror(-listen_fd));
         return 1;
     }
     struct sockaddr_storage ss;
     socklen_t sl = sizeof ss;
-    getsockname(reserve_fd, (struct sockaddr *)&ss, &sl);
+    getsockname(listen_fd, (struct sockaddr *)&ss, &sl);
     port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
                                           : ((struct sockaddr_in *)&ss)->sin_port);
 
     char err[1024];
     generation = 1;
-    if (setup_run_dir() < 0) {
-        fprintf(stderr, "cchost: cannot create a run folder: %s\n", strerror(errno));
-        return 1;
-    }
-    snprintf(snapshot_path, sizeof snapshot_path, "%s/gen-1.snap", run_dir);
-    if (snapshot_write(config_str("SCRIPTS_DIR"), config_str("FIXTURE_SCRIPTS"),
-                       getenv("CONFIG_DIR") ? getenv("CONFIG_DIR") : "config", snapshot_path, err, sizeof err) < 0) {
+    snapshot_fd = take_snapshot(err, sizeof err);
+    if (snapshot_fd < 0) {
         fprintf(stderr, "cchost: %s\n", err);
-        cleanup_run_dir();
         return 1;
     }
     ticks = mmap(NULL, sizeof(uint64_t) * MAX_WORKERS, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
@@ -423,7 +520,6 @@ int master_run(void) {
     write_workers_file();
     if (config_bool("RELOAD_WATCH")) rewatch();
 
-    int announced = 0;
     uint64_t start = worker_now_ms();
     for (;;) {
         struct pollfd pfd[MAX_WORKERS + 2];
@@ -457,8 +553,8 @@ int master_run(void) {
                         } else {
                             stopping = 1;
                             log_infof("stopping: draining %d workers", live_workers());
-                            close(reserve_fd);
-                            reserve_fd = -1;
+                            close(listen_fd);
+                            listen_fd = -1;
                             for (int i = 0; i < nworkers; i++)
                                 if (slots[i].pid > 0) kill(slots[i].pid, SIGTERM);
                         }
@@ -477,7 +573,6 @@ int master_run(void) {
                 if (slots[i].pid > 0) kill(slots[i].pid, SIGKILL);
             while (wait(NULL) > 0) {
             }
-            cleanup_run_dir();
             return 1;
         }
         if (stopping && live_workers() == 0) break;
@@ -499,6 +594,7 @@ int master_run(void) {
             }
         }
         if (!stopping) {
+            respawn_due();
             watchdog();
             check_reload_done();
             if (!pending_gen && reload_queued) start_reload();
@@ -508,7 +604,6 @@ int master_run(void) {
             }
         }
     }
-    cleanup_run_dir();
     log_infof("stopped");
     return 0;
 }

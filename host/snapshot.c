@@ -1,15 +1,19 @@
+#define _GNU_SOURCE /* memfd_create, F_ADD_SEALS */
 /* snapshot.c - the frozen set of script files one generation is built from.
  *
- * Written by the master with plain blocking I/O (the master serves no
- * requests), read by workers on the libuv thread pool. Files are listed in
- * sorted order so every worker loads routes in the same order. */
+ * Built by the master with plain blocking I/O (the master serves no
+ * requests) into a sealed memfd, read by workers on the libuv thread pool.
+ * Files are listed in sorted order so every worker loads routes in the same
+ * order. */
 #include "snapshot.h"
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -55,7 +59,8 @@ static int walk(const char *root, const char *rel, list_t *out, int depth) {
     return rc;
 }
 
-int snapshot_read(const char *path, char **out, size_t *len, char *err, size_t errlen) {
+/* Reads a whole file into a malloc'd buffer. 0, or -1 with err. */
+static int read_file(const char *path, char **out, size_t *len, char *err, size_t errlen) {
     FILE *f = fopen(path, "rb");
     if (!f) return snprintf(err, errlen, "%s: %s", path, strerror(errno)), -1;
     size_t cap = 65536, n = 0, r;
@@ -91,7 +96,7 @@ static int add_tree(FILE *f, const char *root, const char *prefix, char *err, si
         char full[8192], *data = NULL;
         size_t len = 0;
         snprintf(full, sizeof full, "%s/%s", root, l.names[i]);
-        if (rc == 0 && (rc = snapshot_read(full, &data, &len, err, errlen)) == 0) {
+        if (rc == 0 && (rc = read_file(full, &data, &len, err, errlen)) == 0) {
             fprintf(f, "%s%s\n%zu\n", prefix, l.names[i], len);
             fwrite(data, 1, len, f);
             fputc('\n', f);
@@ -103,19 +108,49 @@ static int add_tree(FILE *f, const char *root, const char *prefix, char *err, si
     return rc;
 }
 
-int snapshot_write(const char *scripts, const char *fixtures, const char *config, const char *path, char *err,
-                   size_t errlen) {
-    char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *f = fopen(tmp, "wb");
-    if (!f) return snprintf(err, errlen, "%s: %s", tmp, strerror(errno)), -1;
+int snapshot_create(const char *scripts, const char *fixtures, const char *config, char *err, size_t errlen) {
+    int fd = memfd_create("cchost-generation", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    if (fd < 0) return snprintf(err, errlen, "memfd_create: %s", strerror(errno)), -1;
+    int wfd = dup(fd);
+    FILE *f = wfd < 0 ? NULL : fdopen(wfd, "wb");
+    if (!f) {
+        snprintf(err, errlen, "snapshot: %s", strerror(errno));
+        if (wfd >= 0) close(wfd);
+        close(fd);
+        return -1;
+    }
     int rc = add_tree(f, scripts, "", err, errlen);
     if (rc == 0 && fixtures && *fixtures) rc = add_tree(f, fixtures, "fixtures/", err, errlen);
     if (rc == 0 && config && *config) rc = add_tree(f, config, "config/", err, errlen);
-    if (fclose(f) != 0 && rc == 0) rc = -1, snprintf(err, errlen, "%s: write failed", tmp);
-    if (rc == 0 && rename(tmp, path) < 0) rc = -1, snprintf(err, errlen, "%s: %s", path, strerror(errno));
-    if (rc < 0) unlink(tmp);
-    return rc;
+    if (fclose(f) != 0 && rc == 0) rc = -1, snprintf(err, errlen, "snapshot: write failed");
+    if (rc == 0 && fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) < 0)
+        rc = -1, snprintf(err, errlen, "snapshot: cannot seal: %s", strerror(errno));
+    if (rc < 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+int snapshot_load(int fd, char **out, size_t *len, char *err, size_t errlen) {
+    struct stat st;
+    if (fstat(fd, &st) < 0) return snprintf(err, errlen, "snapshot: %s", strerror(errno)), -1;
+    size_t n = (size_t)st.st_size, got = 0;
+    char *buf = malloc(n ? n : 1);
+    if (!buf) return snprintf(err, errlen, "snapshot: out of memory"), -1;
+    while (got < n) {
+        ssize_t r = pread(fd, buf + got, n - got, (off_t)got);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) {
+            snprintf(err, errlen, "snapshot: read failed: %s", r < 0 ? strerror(errno) : "short file");
+            free(buf);
+            return -1;
+        }
+        got += (size_t)r;
+    }
+    *out = buf;
+    *len = n;
+    return 0;
 }
 
 int snapshot_next(const char *buf, size_t len, size_t *pos, const char **name, size_t *name_len, const char **data,

@@ -47,17 +47,12 @@ int tool_run(const char *name, int argc, char **argv, const char *input) {
     lua_db_set_tx_retries((int)config_num("DB_TX_RETRIES"));
     redis_init(loop, config_str("REDIS_HOST"), (int)config_num("REDIS_PORT"), config_str("REDIS_PASSWORD"),
                config_num("REDIS_COMMAND_TIMEOUT_MS"), config_num("REDIS_CONNECT_TIMEOUT_MS"));
-    char snap_path[] = "/tmp/cchost-tool-XXXXXX";
-    int fd = mkstemp(snap_path);
-    if (fd < 0) return perror("cchost: mkstemp"), 1;
-    close(fd);
     char *snap = NULL;
     size_t len = 0;
     const char *config_dir = getenv("CONFIG_DIR") ? getenv("CONFIG_DIR") : "config";
-    int rc = snapshot_write(config_str("SCRIPTS_DIR"), config_str("FIXTURE_SCRIPTS"), config_dir, snap_path, err,
-                            sizeof err);
-    if (rc == 0) rc = snapshot_read(snap_path, &snap, &len, err, sizeof err);
-    unlink(snap_path);
+    int fd = snapshot_create(config_str("SCRIPTS_DIR"), config_str("FIXTURE_SCRIPTS"), config_dir, err, sizeof err);
+    int rc = fd < 0 ? -1 : snapshot_load(fd, &snap, &len, err, sizeof err);
+    if (fd >= 0) close(fd);
     if (rc == 0) rc = vm_init(loop, -1, err, sizeof err);
     if (rc == 0) rc = vm_prepare(snap, len, 1, err, sizeof err);
     free(snap);

@@ -1,8 +1,10 @@
 /* worker.c - one worker process: loop, listener, VM, control channel.
  *
  * Control messages from the master (one line each):
- *   prepare <gen> <snapshot path>   build the generation, answer
- *                                   "prepared <gen>" or "failed <gen> <error>"
+ *   prepare <gen>                   build the generation from the snapshot
+ *                                   memfd that comes with the line
+ *                                   (SCM_RIGHTS), answer "prepared <gen>"
+ *                                   or "failed <gen> <error>"
  *   commit <gen> <loaded_at_ms>     switch to it ("committed <gen>" or
  *                                   "stale <gen>" when it was not prepared)
  *   abort <gen> <at_ms> <error>     drop it and record the failed reload
@@ -10,12 +12,15 @@
  *                                   this worker asked for ("reload <token>")
  * The worker sends "ready" once it serves. SIGTERM drains: the listener
  * closes, idle connections close, in-flight requests finish (up to
- * DRAIN_TIMEOUT_S), then the process exits 0. */
+ * DRAIN_TIMEOUT_S), then the process exits 0.
+ *
+ * Fault injection for specs: when fixture scripts are configured and the
+ * file named by the environment variable CCHOST_FAULT_WORKER_START exists,
+ * the worker reports a failed start instead of serving (how the master's
+ * respawn backoff is tested; production refuses fixture scripts). */
 #include "worker.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -41,12 +46,13 @@
 
 static uv_loop_t *loop;
 static uv_tcp_t listener;
-static uv_pipe_t ctl;
+static uv_poll_t ctl;
 static uv_timer_t tick_timer, drain_timer;
 static uv_signal_t sigterm, sighup, sigint;
 static const worker_args_t *args;
 static char ctlbuf[8192];
 static size_t ctllen;
+static int ctl_fds[16], nctl_fds; /* descriptors received, in order, not yet claimed by a line */
 static int draining;
 static uint64_t drain_deadline;
 
@@ -54,36 +60,6 @@ uint64_t worker_now_ms(void) {
     struct timeval tv;
     gettimeofday(&tv, NULL);
     return (uint64_t)tv.tv_sec * 1000u + (uint64_t)tv.tv_usec / 1000u;
-}
-
-int worker_bind(const char *host, int port, int listen_now) {
-    struct sockaddr_storage ss;
-    socklen_t sl;
-    memset(&ss, 0, sizeof ss);
-    struct sockaddr_in *a4 = (struct sockaddr_in *)&ss;
-    struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&ss;
-    if (inet_pton(AF_INET, host, &a4->sin_addr) == 1) {
-        a4->sin_family = AF_INET;
-        a4->sin_port = htons((uint16_t)port);
-        sl = sizeof *a4;
-    } else if (inet_pton(AF_INET6, host, &a6->sin6_addr) == 1) {
-        a6->sin6_family = AF_INET6;
-        a6->sin6_port = htons((uint16_t)port);
-        sl = sizeof *a6;
-    } else {
-        return -EINVAL;
-    }
-    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    if (fd < 0) return -errno;
-    int one = 1;
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) < 0 || bind(fd, (struct sockaddr *)&ss, sl) < 0 ||
-        (listen_now && listen(fd, 511) < 0)) {
-        int e = errno;
-        close(fd);
-        return -e;
-    }
-    return fd;
 }
 
 int worker_ctl_line(char *line, size_t cap, const char *fmt, va_list ap) {
@@ -149,7 +125,7 @@ static void on_signal(uv_signal_t *s, int signum) {
 typedef struct {
     uv_work_t work;
     int gen;
-    char path[1024];
+    int fd; /* the snapshot memfd, closed when done */
     char *buf;
     size_t len;
     char err[1024];
@@ -158,7 +134,7 @@ typedef struct {
 
 static void prepare_read(uv_work_t *w) {
     prepare_job_t *j = w->data;
-    j->rc = snapshot_read(j->path, &j->buf, &j->len, j->err, sizeof j->err);
+    j->rc = snapshot_load(j->fd, &j->buf, &j->len, j->err, sizeof j->err);
 }
 
 static void prepare_done(uv_work_t *w, int status) {
@@ -167,6 +143,7 @@ static void prepare_done(uv_work_t *w, int status) {
     if (j->rc == 0) j->rc = vm_prepare(j->buf, j->len, j->gen, j->err, sizeof j->err);
     if (j->rc == 0) ctl_send("prepared %d", j->gen);
     else ctl_send("failed %d %s", j->gen, j->err);
+    close(j->fd);
     free(j->buf);
     free(j);
 }
@@ -213,11 +190,16 @@ static void handle_ctl_line(char *line) {
     int gen = 0, off = 0, ok = 0;
     unsigned token = 0;
     double at = 0;
-    char path[1024];
-    if (sscanf(line, "prepare %d %1023s", &gen, path) == 2) {
+    if (sscanf(line, "prepare %d", &gen) == 1) {
         prepare_job_t *j = calloc(1, sizeof *j);
+        if (!j || nctl_fds == 0) {
+            ctl_send("failed %d %s", gen, j ? "no snapshot came with prepare" : "out of memory");
+            free(j);
+            return;
+        }
         j->gen = gen;
-        snprintf(j->path, sizeof j->path, "%s", path);
+        j->fd = ctl_fds[0];
+        memmove(ctl_fds, ctl_fds + 1, (size_t)--nctl_fds * sizeof *ctl_fds);
         j->work.data = j;
         uv_queue_work(loop, &j->work, prepare_read, prepare_done);
     } else if (sscanf(line, "commit %d %lf", &gen, &at) == 2) {
@@ -238,16 +220,29 @@ static void handle_ctl_line(char *line) {
     }
 }
 
-static void on_ctl_alloc(uv_handle_t *h, size_t s, uv_buf_t *b) {
-    (void)h, (void)s;
-    *b = uv_buf_init(ctlbuf + ctllen, (unsigned)(sizeof ctlbuf - 1 - ctllen));
-}
-
-static void on_ctl_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b) {
-    (void)s, (void)b;
-    if (n < 0) { /* the master is gone: stop serving */
+/* Reads what the master sent: lines, and the descriptors attached to some
+ * of them (kept in order until their line claims them). */
+static void on_ctl_readable(uv_poll_t *p, int status, int events) {
+    (void)events;
+    char cbuf[CMSG_SPACE(4 * sizeof(int))];
+    struct iovec iov = {.iov_base = ctlbuf + ctllen, .iov_len = sizeof ctlbuf - 1 - ctllen};
+    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof cbuf};
+    ssize_t n = status < 0 ? -1 : recvmsg(args->ctl_fd, &msg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+    if (n < 0 && status == 0 && (errno == EAGAIN || errno == EINTR)) return;
+    if (n <= 0) { /* the master is gone: stop serving */
+        uv_poll_stop(p);
         start_drain();
         return;
+    }
+    for (struct cmsghdr *cm = CMSG_FIRSTHDR(&msg); cm; cm = CMSG_NXTHDR(&msg, cm)) {
+        if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS) continue;
+        int count = (int)((cm->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+        for (int k = 0; k < count; k++) {
+            int fd;
+            memcpy(&fd, CMSG_DATA(cm) + (size_t)k * sizeof(int), sizeof fd);
+            if (nctl_fds < (int)(sizeof ctl_fds / sizeof *ctl_fds)) ctl_fds[nctl_fds++] = fd;
+            else close(fd);
+        }
     }
     ctllen += (size_t)n;
     ctlbuf[ctllen] = 0;
@@ -260,6 +255,12 @@ static void on_ctl_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b) {
         ctllen -= used;
     }
     if (ctllen == sizeof ctlbuf - 1) ctllen = 0; /* a runaway line: drop it */
+}
+
+/* The fault-injection hook described at the top of this file. */
+static int start_fault_injected(void) {
+    const char *path = getenv("CCHOST_FAULT_WORKER_START");
+    return path && *path && *config_str("FIXTURE_SCRIPTS") && access(path, F_OK) == 0;
 }
 
 void worker_run(const worker_args_t *a) {
@@ -290,7 +291,13 @@ void worker_run(const worker_args_t *a) {
     lua_db_set_tx_retries((int)config_num("DB_TX_RETRIES"));
     char *snap = NULL;
     size_t snaplen = 0;
-    if (vm_init(loop, a->id, err, sizeof err) < 0 || snapshot_read(a->snapshot, &snap, &snaplen, err, sizeof err) < 0 ||
+    if (start_fault_injected()) {
+        ctl_send("failed %d fault injected: %s exists", a->generation, getenv("CCHOST_FAULT_WORKER_START"));
+        exit(3);
+    }
+    int snap_rc = snapshot_load(a->snapshot_fd, &snap, &snaplen, err, sizeof err);
+    close(a->snapshot_fd);
+    if (snap_rc < 0 || vm_init(loop, a->id, err, sizeof err) < 0 ||
         vm_prepare(snap, snaplen, a->generation, err, sizeof err) < 0 || vm_commit(a->generation) < 0) {
         ctl_send("failed %d %s", a->generation, err);
         log_errorf("worker %d cannot load generation %d: %s", a->id, a->generation, err);
@@ -322,11 +329,11 @@ void worker_run(const worker_args_t *a) {
         .access_log = 1,
     };
     http_init(loop, &ho, vm_handle_request);
-    int fd = worker_bind(a->host, a->port, 0);
-    if (fd < 0 || uv_tcp_init(loop, &listener) < 0 || uv_tcp_open(&listener, fd) < 0 ||
-        uv_listen((uv_stream_t *)&listener, 511, on_connection) < 0) {
-        ctl_send("failed %d cannot listen on %s:%d: %s", a->generation, a->host, a->port,
-                 fd < 0 ? strerror(-fd) : "uv_listen failed");
+    int lrc = uv_tcp_init(loop, &listener);
+    if (lrc == 0) lrc = uv_tcp_open(&listener, a->listen_fd);
+    if (lrc == 0) lrc = uv_listen((uv_stream_t *)&listener, 511, on_connection);
+    if (lrc < 0) {
+        ctl_send("failed %d cannot accept on the shared socket: %s", a->generation, uv_strerror(lrc));
         exit(3);
     }
     uv_timer_init(loop, &tick_timer);
@@ -338,9 +345,8 @@ void worker_run(const worker_args_t *a) {
     uv_signal_start(&sigint, on_signal, SIGINT);
     uv_signal_init(loop, &sighup);
     uv_signal_start(&sighup, on_signal, SIGHUP);
-    uv_pipe_init(loop, &ctl, 0);
-    uv_pipe_open(&ctl, a->ctl_fd);
-    uv_read_start((uv_stream_t *)&ctl, on_ctl_alloc, on_ctl_read);
+    uv_poll_init(loop, &ctl, a->ctl_fd);
+    uv_poll_start(&ctl, UV_READABLE, on_ctl_readable);
     ctl_send("ready");
     vm_run_hook("on_commit", a->id);
     vm_run_hook("on_start", a->id);

@@ -13,19 +13,14 @@
 typedef struct {
     int id;                 /* slot 0..N-1 */
     int ctl_fd;             /* socketpair end */
-    const char *host;       /* bind address */
-    int port;               /* resolved port, shared via SO_REUSEPORT */
-    const char *snapshot;   /* current generation's snapshot */
+    int listen_fd;          /* the master's listening socket, shared by all workers */
+    int snapshot_fd;        /* current generation's snapshot (snapshot.h) */
     int generation;
     volatile uint64_t *tick; /* shared watchdog slot, epoch ms */
 } worker_args_t;
 
 /* Runs the worker until it is told to stop; never returns (exits). */
 void worker_run(const worker_args_t *args) __attribute__((noreturn));
-
-/* Opens a TCP socket with SO_REUSEADDR and SO_REUSEPORT bound to host:port.
- * listen_now: also listen. Returns the fd or a negative errno. */
-int worker_bind(const char *host, int port, int listen_now);
 
 /* Formats one control-channel message: printf into line (cap bytes),
  * newlines inside turned into spaces, one '\n' at the end. Returns its

@@ -69,6 +69,8 @@ return {
     description = "time allowed to open one PostgreSQL connection" },
   { name = "DB_TX_RETRIES", type = "int", default = 5, min = 0, max = 100,
     description = "retries of a transaction after a serialization failure or deadlock" },
+  { name = "COMMIT_OUTCOME_TIMEOUT_MS", type = "duration", unit = "ms", default = 5000, min = 0,
+    description = "how long db.tx asks whether a COMMIT whose answer was lost committed, before 'outcome unknown'" },
   { name = "MIGRATIONS_DIR", type = "string", default = "migrations",
     description = "folder of the NNNN_name.sql migrations" },
   { name = "MIGRATE_ON_START", type = "bool", default = false, development = true,

@@ -12,8 +12,8 @@
  *   its text; NULL -> the key is absent. count is the number of rows the
  *   statement returned or affected. err is "SQLSTATE: message" ("pool
  *   timeout" alone when no connection freed up in time).
- * db.tx(fn [, {isolation = "read committed"|"repeatable read"|"serializable"}])
- *   -> fn's results | nil, err, sqlstate
+ * db.tx(fn [, {isolation = "read committed"|"repeatable read"|"serializable",
+ *              read_only = false}]) -> fn's results | nil, err, sqlstate
  *   Runs fn in one transaction on one connection pinned to the calling
  *   coroutine (every db.query inside uses it). Commits when fn returns; when
  *   fn raises, rolls back and raises the same error again (a host.error
@@ -23,15 +23,32 @@
  *   error that fn ignored makes the COMMIT fail with that error. A db.tx
  *   inside a transaction runs fn under a SAVEPOINT: its error rolls back only
  *   its own work (and is raised again), its success releases the savepoint.
+ *   A failure return always means nothing was committed, with one exception:
+ *   when the answer to COMMIT is lost (connection lost or the server going
+ *   down while COMMIT was in flight), db.tx asks the server what became of
+ *   the transaction (txid_status on another pooled connection, ending the
+ *   old session first if it still runs) for up to COMMIT_OUTCOME_TIMEOUT_MS:
+ *   committed -> fn's results as after any COMMIT; aborted -> the connection
+ *   error; still not known -> nil, "08007: outcome unknown", "08007"
+ *   (SQLSTATE transaction_resolution_unknown): the work may or may not have
+ *   been committed. Each such case is logged as a warning with its outcome.
+ *   To know its transaction id, db.tx starts with `BEGIN ...; SELECT
+ *   txid_current()` in one round trip, which gives every db.tx an xid (and
+ *   a commit record to flush): read-only work belongs in db.query, or in
+ *   read_only = true, which opens a READ ONLY transaction without an xid
+ *   (it cannot move anything, so its lost COMMIT is just the connection
+ *   error).
  * db.after_commit(fn): inside a transaction, fn runs once after the COMMIT
  *   succeeded (in the same coroutine, the connection already released;
  *   never for a rolled-back or retried attempt; an error in it is logged);
  *   outside one, fn runs at once.
  *
  * The C side does the I/O: "query" (take a connection, run, give it back),
- * "acquire", "exec" on a held connection, "release". The transaction logic
- * is the small Lua chunk below, kept here with the C it drives. A request
- * whose client went away still completes its queries and transaction. */
+ * "acquire", "exec" (prepared) and "simple" (one multi-statement query) on a
+ * held connection, "release", plus a clock and a sleep for the COMMIT
+ * outcome check. The transaction logic is the small Lua chunk below, kept
+ * here with the C it drives. A request whose client went away still
+ * completes its queries and transaction. */
 #include "lua_db.h"
 
 #include <errno.h>
@@ -41,6 +58,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "config.h"
 #include "json.h"
 #include "log.h"
 #include "pg.h"
@@ -269,18 +287,25 @@ static void check_yieldable(lua_State *L) {
     lua_pop(L, 1);
 }
 
-/* Runs sql with the values on c; returns vm_suspend's value or the pushed
- * error. */
-static int exec_on(lua_State *L, pg_conn_t *c, int mode, const char *sql, const char **vals, int n) {
+/* Runs sql with the values on c (as one simple-protocol query, without
+ * values, when simple is set); returns vm_suspend's value or the pushed
+ * error. On a held connection (DB_EXEC), a lost connection that kept sql
+ * from being sent at all adds a fourth result, true ("not sent"): db.tx
+ * then knows its COMMIT never reached the server. */
+static int exec_on(lua_State *L, pg_conn_t *c, int mode, int simple, const char *sql, const char **vals, int n) {
     db_req_t *r = req_copy(L, mode, NULL, vals, 0);
     if (!r) return luaL_error(L, "out of memory");
     r->conn = c;
-    int rc = pg_query(c, sql, n, vals, on_result, r);
+    int rc = simple ? pg_query_simple(c, sql, on_result, r) : pg_query(c, sql, n, vals, on_result, r);
     if (rc == 0) return vm_suspend(L);
     free(r);
     if (mode == DB_QUERY) pg_release(c);
     if (rc == -EBUSY) return luaL_error(L, "a query is already running on this connection");
-    return rc == -ENOMEM ? luaL_error(L, "out of memory") : push_lost(L);
+    if (rc == -ENOMEM) return luaL_error(L, "out of memory");
+    if (mode != DB_EXEC) return push_lost(L);
+    push_lost(L);
+    lua_pushboolean(L, 1);
+    return 4;
 }
 
 /* query(sql, ...): takes a connection, runs sql, gives the connection back. */
@@ -306,7 +331,7 @@ static int l_query(lua_State *L) {
         free(vals);
         return push_error(L, err, state);
     }
-    rc = exec_on(L, c, DB_QUERY, sql, vals, n);
+    rc = exec_on(L, c, DB_QUERY, 0, sql, vals, n);
     free(vals);
     return rc;
 }
@@ -333,9 +358,23 @@ static int l_exec(lua_State *L) {
     const char *sql = luaL_checkstring(L, 2);
     int n = params_to_text(L, 3);
     const char **vals = params_array(L, 3, n);
-    int rc = exec_on(L, c, DB_EXEC, sql, vals, n);
+    int rc = exec_on(L, c, DB_EXEC, 0, sql, vals, n);
     free(vals);
     return rc;
+}
+
+/* simple(connection, sql) -> rows, count, tag | nil, err, sqlstate [, true]:
+ * sql may hold several statements; the last one's rows are returned. */
+static int l_simple(lua_State *L) {
+    luaL_checktype(L, 1, LUA_TLIGHTUSERDATA);
+    return exec_on(L, lua_touserdata(L, 1), DB_EXEC, 1, luaL_checkstring(L, 2), NULL, 0);
+}
+
+/* pid(connection) -> the server process id of its session (0: none) */
+static int l_pid(lua_State *L) {
+    luaL_checktype(L, 1, LUA_TLIGHTUSERDATA);
+    lua_pushinteger(L, pg_backend_pid(lua_touserdata(L, 1)));
+    return 1;
 }
 
 static int l_release(lua_State *L) {
@@ -355,27 +394,120 @@ static int l_log_error(lua_State *L) {
     return 0;
 }
 
+static int l_log_warn(lua_State *L) {
+    const char *rid = vm_request_id(L);
+    log_warnf("%s (request %s)", luaL_checkstring(L, 1), rid ? rid : "-");
+    return 0;
+}
+
+/* outcome_timeout() -> COMMIT_OUTCOME_TIMEOUT_MS (read only when a COMMIT
+ * answer was lost, so tools and tests without settings never need it) */
+static int l_outcome_timeout(lua_State *L) {
+    lua_pushnumber(L, config_num("COMMIT_OUTCOME_TIMEOUT_MS"));
+    return 1;
+}
+
+/* now_ms() -> a monotonic clock in milliseconds */
+static int l_now_ms(lua_State *L) {
+    lua_pushnumber(L, (double)uv_hrtime() / 1e6);
+    return 1;
+}
+
+typedef struct {
+    uv_timer_t timer;
+    lua_State *co;
+} db_sleep_t;
+
+static void on_sleep_closed(uv_handle_t *h) { free(h->data); }
+
+static void on_sleep(uv_timer_t *t) {
+    db_sleep_t *s = t->data;
+    lua_State *co = s->co;
+    uv_close((uv_handle_t *)t, on_sleep_closed);
+    vm_resume(co, 0);
+}
+
+/* sleep(ms): yields the calling coroutine for ms milliseconds. */
+static int l_sleep(lua_State *L) {
+    double ms = luaL_checknumber(L, 1);
+    check_yieldable(L);
+    db_sleep_t *s = malloc(sizeof *s);
+    if (!s) return luaL_error(L, "out of memory");
+    s->co = L;
+    s->timer.data = s;
+    uv_timer_init(vm_loop(), &s->timer);
+    uv_timer_start(&s->timer, on_sleep, ms > 0 ? (uint64_t)ms : 0, 0);
+    return vm_suspend(L);
+}
+
 /* ---- transactions, in Lua ------------------------------------------------- */
 
 static const char tx_chunk[] =
     "local C, running = ...\n"
     "local RETRY = { ['40001'] = true, ['40P01'] = true }\n"
-    "local BEGIN = {\n"
+    "local ISOLATION = {\n"
     "  ['read committed'] = 'BEGIN ISOLATION LEVEL READ COMMITTED',\n"
     "  ['repeatable read'] = 'BEGIN ISOLATION LEVEL REPEATABLE READ',\n"
     "  serializable = 'BEGIN ISOLATION LEVEL SERIALIZABLE',\n"
     "}\n"
+    "-- Sent with BEGIN as one simple query (one round trip): the transaction id\n"
+    "-- that lets a lost COMMIT be looked up. It assigns an xid at once (in\n"
+    "-- repeatable read and serializable it also takes the snapshot there).\n"
+    "local XID = '; SELECT txid_current()::text AS xid'\n"
+    "-- A COMMIT that failed with one of these may still have committed: the\n"
+    "-- answer was lost with the connection (class 08), or a shutdown or crash\n"
+    "-- ended the session as the COMMIT ran (57P0x can come after the commit\n"
+    "-- itself). Any other error is the server's definite answer (23xxx, 40001).\n"
+    "-- A COMMIT that was never sent (the connection was already gone) is none.\n"
+    "local DOUBT = { ['57P01'] = true, ['57P02'] = true, ['57P03'] = true }\n"
+    "local STATUS = 'SELECT txid_status($1) AS status'\n"
+    "-- Ends the session that still runs the transaction, and never another one\n"
+    "-- that took its pid since (backend_xid is the 32-bit part of the xid).\n"
+    "local TERMINATE = 'SELECT pg_terminate_backend(pid) AS ended FROM pg_stat_activity '\n"
+    "  .. 'WHERE pid = $1 AND backend_xid::text::bigint = ($2::bigint & 4294967295)'\n"
     "local txs = setmetatable({}, { __mode = 'k' }) -- coroutine -> its open transaction\n"
     "local function pack(...) return { n = select('#', ...), ... } end\n"
     "\n"
     "-- Runs sql on t's connection; remembers the first failure and the first\n"
     "-- one that calls for running the whole transaction again.\n"
     "local function exec(t, sql, ...)\n"
-    "  local rows, a, b = C.exec(t.conn, sql, ...)\n"
+    "  local rows, a, b, unsent = C.exec(t.conn, sql, ...)\n"
     "  if rows then return rows, a, b end\n"
     "  t.failed = t.failed or { a, b }\n"
     "  if RETRY[b] then t.retry = t.retry or { a, b } end\n"
-    "  return nil, a, b\n"
+    "  return nil, a, b, unsent\n"
+    "end\n"
+    "\n"
+    "-- The answer to t's COMMIT was lost (err): asks the server, on pooled\n"
+    "-- connections, until COMMIT_OUTCOME_TIMEOUT_MS has passed (checked between\n"
+    "-- attempts: one wait for a connection or one query may run past it).\n"
+    "-- Returns 'committed', 'aborted' or 'unknown'.\n"
+    "local function outcome(t, err)\n"
+    "  local start = C.now_ms()\n"
+    "  local deadline = start + C.outcome_timeout()\n"
+    "  C.log_warn(string.format('db.tx: no answer to COMMIT of transaction %s (server pid %d): %s; '\n"
+    "    .. 'asking the server', t.xid, t.pid, tostring(err)))\n"
+    "  local fate\n"
+    "  repeat\n"
+    "    local conn = C.acquire() -- fails while the server restarts: wait and retry\n"
+    "    if conn then\n"
+    "      local rows = C.exec(conn, STATUS, t.xid)\n"
+    "      if rows then fate = rows[1].status or 'unknown' end -- NULL: too old to tell\n"
+    "      if fate == 'in progress' then -- the old session has not finished it: end it\n"
+    "        rows = C.exec(conn, TERMINATE, t.pid, t.xid)\n"
+    "        C.log_warn(string.format('db.tx: transaction %s still in progress: %s server pid %d', t.xid,\n"
+    "          rows and rows[1] and rows[1].ended and 'terminated' or 'could not terminate', t.pid))\n"
+    "        fate = nil\n"
+    "      end\n"
+    "      C.release(conn)\n"
+    "    end\n"
+    "    local left = deadline - C.now_ms()\n"
+    "    if not fate and left > 0 then C.sleep(math.min(left, 100)) end\n"
+    "  until fate or C.now_ms() >= deadline\n"
+    "  fate = fate or 'unknown'\n"
+    "  C.log_warn(string.format('db.tx: transaction %s %s (learned in %.0f ms)', t.xid,\n"
+    "    fate == 'unknown' and 'outcome unknown' or fate, C.now_ms() - start))\n"
+    "  return fate\n"
     "end\n"
     "\n"
     "local db = {}\n"
@@ -423,26 +555,40 @@ static const char tx_chunk[] =
     "  if type(fn) ~= 'function' then error('db.tx expects a function', 2) end\n"
     "  local co = running()\n"
     "  if txs[co] then return nested(txs[co], fn) end\n"
-    "  local begin = BEGIN[opts and opts.isolation or 'read committed']\n"
+    "  local begin = ISOLATION[opts and opts.isolation or 'read committed']\n"
     "  if not begin then error('db.tx: unknown isolation ' .. tostring(opts.isolation), 2) end\n"
+    "  local read_only = opts and opts.read_only\n"
+    "  begin = read_only and begin .. ', READ ONLY' or begin .. XID\n"
     "  local err, state\n"
     "  for _ = 0, C.retries() do\n"
-    "    local conn, res, ok\n"
+    "    local conn, res, ok, unsent\n"
     "    conn, err, state = C.acquire()\n"
     "    if not conn then return nil, err, state end\n"
     "    local t = { conn = conn, after = {}, depth = 0 }\n"
-    "    ok, err, state = exec(t, begin)\n"
+    "    if read_only then\n"
+    "      ok, err, state = C.exec(conn, begin)\n"
+    "    else\n"
+    "      ok, err, state = C.simple(conn, begin)\n"
+    "      if ok then t.xid, t.pid = ok[1].xid, C.pid(conn) end\n"
+    "    end\n"
     "    if ok then\n"
     "      txs[co] = t\n"
     "      res = pack(pcall(fn))\n"
     "      txs[co] = nil\n"
     "      if res[1] and not t.retry then -- COMMIT ends the transaction, even failing\n"
-    "        ok, err, state = exec(t, 'COMMIT')\n"
+    "        ok, err, state, unsent = exec(t, 'COMMIT')\n"
     "        if ok and state == 'ROLLBACK' then -- an ignored error had aborted it\n"
     "          ok, err, state = nil, t.failed[1], t.failed[2]\n"
     "        end\n"
-    "        if ok then\n"
+    "        if not ok and t.xid and not unsent and state and (state:sub(1, 2) == '08' or DOUBT[state]) then\n"
     "          C.release(conn)\n"
+    "          conn = nil\n"
+    "          local fate = outcome(t, err)\n"
+    "          if fate == 'committed' then ok = true end\n"
+    "          if fate == 'unknown' then err, state = '08007: outcome unknown', '08007' end\n"
+    "        end\n"
+    "        if ok then\n"
+    "          if conn then C.release(conn) end\n"
     "          for _, f in ipairs(t.after) do\n"
     "            local fok, ferr = pcall(f)\n"
     "            if not fok then C.log_error(tostring(ferr)) end\n"
@@ -453,7 +599,7 @@ static const char tx_chunk[] =
     "        exec(t, 'ROLLBACK')\n"
     "      end\n"
     "    end\n"
-    "    C.release(conn)\n"
+    "    if conn then C.release(conn) end\n"
     "    if res and not res[1] and not t.retry then error(res[2], 0) end\n"
     "    if not t.retry then return nil, err, state end\n"
     "    err, state = t.retry[1], t.retry[2]\n"
@@ -465,8 +611,13 @@ static const char tx_chunk[] =
 
 int luaopen_cc_db(lua_State *L) {
     static const luaL_Reg fns[] = {
-        {"query", l_query},     {"acquire", l_acquire}, {"exec", l_exec},           {"release", l_release},
-        {"retries", l_retries}, {"log_error", l_log_error}, {NULL, NULL},
+        {"query", l_query},       {"acquire", l_acquire},
+        {"exec", l_exec},         {"simple", l_simple},
+        {"pid", l_pid},           {"release", l_release},
+        {"retries", l_retries},   {"log_error", l_log_error},
+        {"log_warn", l_log_warn}, {"outcome_timeout", l_outcome_timeout},
+        {"now_ms", l_now_ms},     {"sleep", l_sleep},
+        {NULL, NULL},
     };
     if (array_mt_ref == LUA_NOREF) {
         luaopen_cc_json(L); /* json.array_mt is one table per state, kept by json.c */

@@ -17,11 +17,14 @@
  * A query is up to three steps on one connection: DEALLOCATE ALL when the
  * statement cache is full (it is then cleared, which is simpler than LRU and
  * rare), PREPARE under a per-connection name on first use of an SQL text,
- * then EXECUTE by name. Each step is sent with the connection in nonblocking
- * mode (PQflush until the output is out, polling for writability meanwhile),
- * and its results are read with PQconsumeInput/PQisBusy/PQgetResult until
- * PQgetResult returns NULL. A guard timer (statement timeout plus connect
- * timeout) breaks a connection whose server stops answering altogether.
+ * then EXECUTE by name. pg_query_simple is one step instead: the text goes
+ * as one simple-protocol query (several statements, one round trip, and the
+ * last statement's result is the answer). Each step is sent with the
+ * connection in nonblocking mode (PQflush until the output is out, polling
+ * for writability meanwhile), and its results are read with
+ * PQconsumeInput/PQisBusy/PQgetResult until PQgetResult returns NULL. A
+ * guard timer (statement timeout plus connect timeout) breaks a connection
+ * whose server stops answering altogether.
  *
  * Hand-overs to waiting callers run from a uv_idle_t callback ("kick"), never
  * inside pg_release() or pg_acquire(), since those are called from running
@@ -42,7 +45,7 @@
 #define PG_CACHE_BUCKETS 128 /* power of two */
 
 typedef enum { PG_CLOSED, PG_RESOLVING, PG_CONNECTING, PG_IDLE, PG_BUSY, PG_BACKOFF } pg_state_t;
-typedef enum { STEP_NONE, STEP_DEALLOCATE, STEP_PREPARE, STEP_EXECUTE } pg_step_t;
+typedef enum { STEP_NONE, STEP_DEALLOCATE, STEP_PREPARE, STEP_EXECUTE, STEP_SIMPLE } pg_step_t;
 
 typedef struct pg_stmt {
     struct pg_stmt *next;
@@ -342,6 +345,8 @@ static int step_send(pg_conn_t *c) {
     snprintf(name, sizeof name, "cc_s%u", c->qid);
     if (c->step == STEP_DEALLOCATE)
         ok = PQsendQuery(c->pq, "DEALLOCATE ALL");
+    else if (c->step == STEP_SIMPLE)
+        ok = PQsendQuery(c->pq, c->sql);
     else if (c->step == STEP_PREPARE)
         ok = PQsendPrepare(c->pq, name, c->sql, c->nparams, NULL);
     else
@@ -409,7 +414,7 @@ static void step_done(pg_conn_t *c) {
         query_finish(c, res, msg, state);
         return;
     }
-    if (c->step == STEP_EXECUTE) {
+    if (c->step == STEP_EXECUTE || c->step == STEP_SIMPLE) {
         query_finish(c, res, NULL, NULL);
         return;
     }
@@ -472,8 +477,10 @@ static void on_poll(uv_poll_t *p, int status, int events) {
     }
 }
 
-int pg_query(pg_conn_t *c, const char *sql, int nparams, const char *const *values, pg_result_cb cb,
-             void *data) {
+/* Starts a query on c: prepared (and cached) unless simple is set. Returns
+ * what pg_query documents. */
+static int query_start(pg_conn_t *c, const char *sql, int nparams, const char *const *values, int simple,
+                       pg_result_cb cb, void *data) {
     if (c->broken || !c->pq) return -EPIPE;
     if (c->step != STEP_NONE) return -EBUSY;
     /* one block: the values array (first, for alignment), the sql, the values */
@@ -501,8 +508,10 @@ int pg_query(pg_conn_t *c, const char *sql, int nparams, const char *const *valu
     c->qhash = hash_sql(c->sql);
     c->cb = cb;
     c->data = data;
-    pg_stmt_t *st = *cache_find(c, c->sql, c->qhash);
-    if (st) {
+    pg_stmt_t *st = simple ? NULL : *cache_find(c, c->sql, c->qhash);
+    if (simple) {
+        c->step = STEP_SIMPLE;
+    } else if (st) {
         c->qid = st->id;
         c->step = STEP_EXECUTE;
     } else {
@@ -521,6 +530,17 @@ int pg_query(pg_conn_t *c, const char *sql, int nparams, const char *const *valu
         uv_timer_start(&c->timer, on_guard, (uint64_t)(pool.statement_timeout_ms + pool.connect_timeout_ms), 0);
     return 0;
 }
+
+int pg_query(pg_conn_t *c, const char *sql, int nparams, const char *const *values, pg_result_cb cb,
+             void *data) {
+    return query_start(c, sql, nparams, values, 0, cb, data);
+}
+
+int pg_query_simple(pg_conn_t *c, const char *sql, pg_result_cb cb, void *data) {
+    return query_start(c, sql, 0, NULL, 1, cb, data);
+}
+
+int pg_backend_pid(pg_conn_t *c) { return c->pq && !c->broken ? PQbackendPID(c->pq) : 0; }
 
 /* ---- the pool and its wait queue --------------------------------------- */
 

@@ -5,7 +5,8 @@
  * connecting, idle, busy, backoff) driven by a uv_poll_t on its socket; host
  * names are resolved with uv_getaddrinfo and libpq gets the address, since
  * PQconnectStart would resolve them with a blocking call (PLATFORM.md).
- * Statements run as prepared statements, cached per connection by SQL text.
+ * Statements run as prepared statements, cached per connection by SQL text
+ * (or, on request, as one multi-statement simple query).
  * When every connection is busy, callers wait in a FIFO queue up to the wait
  * timeout ("pool timeout"); a connection that breaks is reopened with
  * exponential backoff (100 ms doubling to 5 s), and requests on it fail at
@@ -70,6 +71,17 @@ void pg_release(pg_conn_t *c);
  * -ENOMEM. */
 int pg_query(pg_conn_t *c, const char *sql, int nparams, const char *const *values, pg_result_cb cb,
              void *data);
+
+/* Runs sql, which may hold several statements separated by semicolons and
+ * takes no parameters, as one simple-protocol query on c: one round trip,
+ * nothing prepared or cached. cb gets the last statement's result, or the
+ * first error (the server skips the statements after a failing one). Returns
+ * what pg_query returns. */
+int pg_query_simple(pg_conn_t *c, const char *sql, pg_result_cb cb, void *data);
+
+/* The server process id of c's session (PQbackendPID), 0 when c has no
+ * working connection. */
+int pg_backend_pid(pg_conn_t *c);
 
 /* Connections handed out now, and the configured pool size. */
 int pg_pool_in_use(void);

@@ -1,8 +1,11 @@
 -- store.lua - database calls for domain code, with the contract's failure
 -- mapping: a database that cannot answer is a 503 "Service temporarily
 -- unavailable" (CONTRACT.md §2, §17), never a 500, and the SQLSTATE goes to
--- the log. Business conflicts (unique violations…) are left to callers,
--- which check `sqlstate` themselves through db.query.
+-- the log. A transaction whose COMMIT answer was lost and whose fate the
+-- host could not learn (db.tx's 08007) is the one 503 that may have moved
+-- money: it says so, so the client retries with its Idempotency-Key (§3).
+-- Business conflicts (unique violations…) are left to callers, which check
+-- `sqlstate` themselves through db.query.
 local host = require "host"
 local db = require "host.db"
 
@@ -13,6 +16,10 @@ local UNAVAILABLE = { ["08000"] = true, ["08001"] = true, ["08003"] = true, ["08
 
 -- Raises the right HTTP error for a failed query.
 local function fail(err, sqlstate)
+  if sqlstate == "08007" then
+    host.log.warn("database commit outcome unknown", { error = tostring(err) })
+    host.error(503, "Outcome unknown: retry with the same Idempotency-Key")
+  end
   if sqlstate == nil or UNAVAILABLE[sqlstate] or err == "pool timeout" then
     host.log.warn("database unavailable", { error = tostring(err) })
     host.error(503, "Service temporarily unavailable")

@@ -1,6 +1,7 @@
 /* lua_redis.c - the Lua module host.redis over redis.c.
  *
- * Scripts reach Redis only through call and publish. Both copy their
+ * Scripts reach Redis only through call and publish (connected, run_id and
+ * repl_id only report the state of the connection). Both copy their
  * arguments into one command for redis.c, suspend the calling coroutine and
  * are resumed from redis.c's reply callback, which always runs from the loop
  * (never inside the call), so the resume never nests in another lua_resume.
@@ -158,11 +159,34 @@ static int lr_connected(lua_State *L) {
     return 1;
 }
 
+static int lr_push_id(lua_State *L, const char *id) {
+    if (id[0])
+        lua_pushstring(L, id);
+    else
+        lua_pushnil(L);
+    return 1;
+}
+
+/* run_id() -> the run_id of the server that answers calls | nil when unknown.
+ * Read right after a call returned a value, it names the server that sent
+ * that value (redis_run_id); read later, the connection may have changed. */
+static int lr_run_id(lua_State *L) {
+    return lr_push_id(L, redis_run_id());
+}
+
+/* repl_id() -> that server's master_replid | nil when unknown or not a
+ * master (redis_repl_id). */
+static int lr_repl_id(lua_State *L) {
+    return lr_push_id(L, redis_repl_id());
+}
+
 int luaopen_cc_redis(lua_State *L) {
     static const luaL_Reg fns[] = {
         {"call", lr_call},
         {"publish", lr_publish},
         {"connected", lr_connected},
+        {"run_id", lr_run_id},
+        {"repl_id", lr_repl_id},
         {NULL, NULL},
     };
     /* json.array_mt is one table per lua_State: fetch it through the codec. */
@@ -171,7 +195,7 @@ int luaopen_cc_redis(lua_State *L) {
     lua_getfield(L, -1, "array_mt");
     lua_remove(L, -2);
     lua_rawset(L, LUA_REGISTRYINDEX);
-    lua_createtable(L, 0, 3);
+    lua_createtable(L, 0, 5);
     luaL_register(L, NULL, fns);
     return 1;
 }

@@ -17,14 +17,32 @@
  *
  * RESOLVING runs uv_getaddrinfo on the thread pool (redisAsyncConnect would
  * call a blocking getaddrinfo; numeric addresses skip this state). CONNECTING
- * covers the TCP connect and the reply to the first command (AUTH with a
- * password, else PING: a stopped server's kernel still accepts connections,
- * only an answer proves it alive); the connect deadline covers both states.
+ * covers the TCP connect and the handshake: the reply to the first command
+ * (AUTH with a password, else PING: a stopped server's kernel still accepts
+ * connections, only an answer proves it alive) and, on the command
+ * connection, to INFO; the connect deadline covers both states.
  * BACKOFF waits 100 ms, doubling up to 2 s, and is reset by READY. Commands
  * made while RESOLVING wait in a queue, while CONNECTING or READY go to
  * hiredis (which sends them after the connect), and while in BACKOFF fail on
  * the next loop iteration. A command that misses its deadline on a READY
  * connection takes the connection down with it.
+ *
+ * The server's identity (redis_run_id, redis_repl_id) is what lets Redis stay
+ * a cache and never the authority: a cache entry written on one dataset must
+ * not count on another, and a restart from a snapshot or a failover to a
+ * lagging replica brings back an older dataset at the same address. The
+ * run_id is new at every start of redis-server; the master_replid is new
+ * whenever a server is promoted, which covers an old master that was demoted,
+ * resynced from a lagging replica and promoted again without a restart; and
+ * a replica has none here, since a full resync replaces its dataset under the
+ * same run_id and the same connection. INFO is sent right after AUTH/PING and
+ * the connection becomes READY only on its reply; commands made meanwhile are
+ * queued behind it in hiredis, so their replies always arrive once the
+ * identity is known. It is cleared the moment the connection goes down, and
+ * read again on every connection, never in between: a role change must drop
+ * the clients, as Sentinel does (CLIENT KILL TYPE normal) and as an operator
+ * who runs REPLICAOF by hand must too. FLUSHALL keeps the identity; it only
+ * empties the cache.
  *
  * A command lives in a redis__cmd_t with two references: its timer handle
  * (released when the handle has closed) and hiredis or the wait queue
@@ -107,6 +125,8 @@ static struct {
     redis__sub_t *subs;
     int nsubs;
     int inited, closed;
+    char run_id[48], repl_id[48]; /* of the command connection's server */
+    int info_warned;              /* a missing run_id was logged */
 } R;
 
 static void redis__conn_start(redis__conn_t *conn);
@@ -330,6 +350,8 @@ static void redis__on_conn_timer(uv_timer_t *t) {
  * fail what waits, retry after the backoff. */
 static void redis__conn_down(redis__conn_t *conn, const char *why) {
     conn->state = RC_BACKOFF;
+    if (conn == &R.cmd)
+        R.run_id[0] = R.repl_id[0] = '\0'; /* the next server may be another */
     if (!conn->down_logged) {
         conn->down_logged = 1;
         log_warnf("redis %s connection to %s:%d down: %s (retrying)", conn->name, R.host, R.port,
@@ -395,7 +417,8 @@ static void redis__conn_ready(redis__conn_t *conn) {
 }
 
 /* The reply to the first command of a connection (AUTH, or PING without a
- * password): only it makes the connection READY. */
+ * password): it makes the subscriber connection READY; the command
+ * connection waits for the INFO sent behind it. */
 static void redis__on_handshake(redisAsyncContext *ac, void *r, void *priv) {
     redisReply *reply = r;
     char why[256];
@@ -405,7 +428,57 @@ static void redis__on_handshake(redisAsyncContext *ac, void *r, void *priv) {
     if (reply->type == REDIS_REPLY_ERROR) { /* a bad password, LOADING... */
         snprintf(why, sizeof why, "%s refused: %s", R.password[0] ? "AUTH" : "PING", reply->str);
         redis__conn_drop(ac->data, why);
-        return;
+        return; /* the INFO callback then gets NULL */
+    }
+    if (ac->data == &R.sub)
+        redis__conn_ready(ac->data);
+}
+
+/* Copies the value of the line "<field>:<value>" of INFO text s into out
+ * (size n); "" when there is no such line or the value does not fit. */
+static void redis__info_field(const char *s, size_t len, const char *field, char *out, size_t n) {
+    size_t flen = strlen(field);
+    const char *end = s + len;
+    out[0] = '\0';
+    for (const char *line = s; line < end;) {
+        const char *eol = memchr(line, '\n', (size_t)(end - line));
+        const char *stop = eol ? eol : end;
+        if (stop > line && stop[-1] == '\r')
+            stop--;
+        if ((size_t)(stop - line) > flen && memcmp(line, field, flen) == 0 && line[flen] == ':') {
+            size_t vlen = (size_t)(stop - line) - flen - 1;
+            if (vlen < n) {
+                memcpy(out, line + flen + 1, vlen);
+                out[vlen] = '\0';
+            }
+            return;
+        }
+        line = eol ? eol + 1 : end;
+    }
+}
+
+/* The reply to the command connection's INFO: records the server's identity
+ * and makes the connection READY. A refusal (ACL) leaves the identity empty,
+ * which the scripts must treat as "unknown server": the connection still
+ * serves, only what depends on the identity (the session cache) is off. */
+static void redis__on_info(redisAsyncContext *ac, void *r, void *priv) {
+    redisReply *reply = r;
+    (void)priv;
+    if (!reply)
+        return; /* the context is going away: its own path handles it */
+    R.run_id[0] = R.repl_id[0] = '\0';
+    if (reply->type == REDIS_REPLY_STRING) {
+        char role[16];
+        redis__info_field(reply->str, reply->len, "run_id", R.run_id, sizeof R.run_id);
+        redis__info_field(reply->str, reply->len, "role", role, sizeof role);
+        if (R.run_id[0] && strcmp(role, "master") == 0)
+            redis__info_field(reply->str, reply->len, "master_replid", R.repl_id, sizeof R.repl_id);
+    }
+    if (!R.run_id[0] && !R.info_warned) {
+        R.info_warned = 1;
+        log_warnf("redis at %s:%d: INFO gave no run_id (%s); the server cannot be told apart "
+                  "from a restarted or failed-over one, so nothing that depends on it is cached",
+                  R.host, R.port, reply->type == REDIS_REPLY_ERROR ? reply->str : "no run_id line");
     }
     redis__conn_ready(ac->data);
 }
@@ -451,6 +524,8 @@ static void redis__conn_connect(redis__conn_t *conn, const char *addr) {
         redisAsyncCommand(ac, redis__on_handshake, NULL, "AUTH %s", R.password);
     else
         redisAsyncCommand(ac, redis__on_handshake, NULL, "PING");
+    if (conn == &R.cmd) /* the default sections hold both run_id and master_replid */
+        redisAsyncCommand(ac, redis__on_info, NULL, "INFO");
     redis__conn_flush(conn);
 }
 
@@ -563,6 +638,14 @@ int redis_connected(void) {
     return R.inited && R.cmd.state == RC_READY;
 }
 
+const char *redis_run_id(void) {
+    return R.run_id;
+}
+
+const char *redis_repl_id(void) {
+    return R.repl_id;
+}
+
 static void redis__conn_close(redis__conn_t *conn) {
     redisAsyncContext *ac = conn->ac;
     conn->state = RC_CLOSED;
@@ -579,6 +662,7 @@ void redis_close(void) {
     if (!R.inited || R.closed)
         return;
     R.closed = 1;
+    R.run_id[0] = R.repl_id[0] = '\0';
     redis__conn_close(&R.cmd);
     redis__conn_close(&R.sub);
     for (int i = 0; i < R.nsubs; i++)

@@ -39,7 +39,8 @@ typedef void (*redis_message_cb)(const char *channel, size_t clen, const char *p
 /* Starts the command connection to host:port on loop (host may be a name or
  * a numeric address; password, when non-empty, is sent with AUTH as the first
  * command of every connection). command_timeout_ms bounds every command,
- * connect_timeout_ms every connection attempt (resolution, connect, AUTH).
+ * connect_timeout_ms every connection attempt (resolution, connect, AUTH or
+ * PING, and INFO on the command connection: see redis_run_id).
  * Copies its strings. Returns 0 (the connection proceeds in the background,
  * failures only lead to retries), UV_EINVAL for bad arguments or a second
  * call, UV_ENOMEM. */
@@ -73,6 +74,26 @@ int redis_subscribe(const char *channel, int pattern, redis_message_cb cb, void 
 
 /* 1 when the command connection is established (and authenticated). */
 int redis_connected(void);
+
+/* The run_id of the Redis server behind the command connection, as its INFO
+ * reported in the connection's handshake: 40 hex digits, drawn anew at every
+ * start of redis-server, so a restart (from a snapshot, an AOF, or nothing)
+ * and a switch to another server (a failover) change it. "" while the
+ * command connection is not READY, and "" when the server refuses INFO (ACL:
+ * a warning is logged once). It is known before any reply on its
+ * connection, so inside a redis_reply_cb that got a reply it names the
+ * server that sent that reply. The buffer is rewritten when the connection
+ * goes down or up: copy what must outlive the current loop callback. */
+const char *redis_run_id(void);
+
+/* The master_replid that the same INFO reported when it also said
+ * role:master; "" otherwise: while redis_run_id() is "", for a replica (any
+ * full resync replaces its dataset under the same run_id and connection) and
+ * for a Redis older than 4.0. A server takes a new one when it is promoted,
+ * so this tells apart the datasets that one server process held before and
+ * after a demotion and promotion (a failover and a failback). Same lifetime
+ * as redis_run_id(). */
+const char *redis_repl_id(void);
 
 /* Closes both connections: pending commands get REDIS_E_LOST (or
  * REDIS_E_UNAVAILABLE if not yet sent), subscriptions are dropped, and the

@@ -13,23 +13,40 @@ rotates; presenting a rotated token again revokes the whole family.
 
 Per-request state cache (Redis, DESIGN.md "Scaling out"). Keys carry the
 user's hash tag so they stay in one cluster slot:
-  cc:sess:{<user_id>}:<jti>  JSON {g, user, sid, exp, lu} or {g, user, dead},
-                             TTL CACHE_TTL_S: the user and session state for
-                             one access token (dead: no live session for it)
+  cc:sess:{<user_id>}:<jti>  JSON {g, r, user, sid, exp, lu} or {g, r, user,
+                             dead}, TTL CACHE_TTL_S: the user and session
+                             state for one access token (dead: no live
+                             session for it)
   cc:sess:{<user_id>}:gen    the user's cache generation (INCR, no TTL)
 A request reads both with one MGET; an entry counts only when its `g` equals
-the current generation. auth.invalidate_user(user_id) INCRs the generation,
-which drops every entry of the user at once: no index to keep, and a request
-that read the database before a change cannot resurrect the old state, since
-it writes its entry tagged with the generation it saw before reading. Every
-revoke, logout, ban, unban, rank or admin change calls it, after the commit
-and before the answer leaves. The generation key has no TTL on purpose: it
-must outlive every entry written under an older value (Redis must not evict
-it: use noeviction or a volatile-* policy). The database write of
-sessions.last_used_at (at most once a minute) reloads the entry; otherwise a
-live session costs one Redis round trip per request. If Redis fails, the
-state is read from PostgreSQL (never laxer); if an invalidation cannot reach
-Redis, stale entries live at most CACHE_TTL_S.
+the current generation and its `r` equals the current Redis dataset (below).
+auth.invalidate_user(user_id) INCRs the generation, which drops every entry
+of the user at once: no index to keep, and a request that read the database
+before a change cannot resurrect the old state, since it writes its entry
+tagged with the generation it saw before reading. Every revoke, logout, ban,
+unban, rank or admin change calls it, after the commit and before the answer
+leaves. The generation key has no TTL on purpose: it must outlive every entry
+written under an older value (Redis must not evict it: use noeviction or a
+volatile-* policy). The database write of sessions.last_used_at (at most once
+a minute) reloads the entry; otherwise a live session costs one Redis round
+trip per request. If Redis fails, the state is read from PostgreSQL (never
+laxer); if an invalidation cannot reach Redis, stale entries live at most
+CACHE_TTL_S.
+
+Redis is a cache, never the authority, and it can go back in time: a restart
+from a snapshot or an AOF, or a failover to a lagging replica, brings back
+old entries together with the generation they were written under, while the
+INCR that revoked them is gone. So `r` tags each entry with the dataset that
+answered the MGET, "<run_id>/<master_replid>" (redis.run_id, redis.repl_id:
+what the host's INFO read when it connected, taken right after the reply so
+it names the server that sent it), and entries of another dataset never
+count. Every start of redis-server draws a new run_id, and every promotion to
+master a new master_replid (an old master that was demoted, resynced from a
+lagging replica and promoted again keeps its run_id). FLUSHALL keeps both,
+but it empties the cache, generations included, so nothing stale survives
+it. With no dataset known (Redis down, INFO refused by an ACL, or a replica
+at the Redis address, whose dataset a resync can replace at any moment)
+entries are neither trusted nor written: the state comes from PostgreSQL.
 ]]
 local host = require "host"
 local json = require "json"
@@ -234,23 +251,34 @@ local function load_state(user_id, jti)
   return state
 end
 
+-- The dataset of the Redis server the connection talks to now (see the
+-- header: entries count only on the dataset they were written on), or nil
+-- when it is unknown.
+local function redis_dataset()
+  local run_id, repl_id = redis.run_id(), redis.repl_id()
+  return run_id and repl_id and run_id .. "/" .. repl_id
+end
+
 -- Reads the state of (user_id, jti): cache first (one MGET), else the
--- database, refilling the cache under the generation read first.
+-- database, refilling the cache under the generation and dataset read first.
 local function session_state(user_id, jti)
   local key = cache_key(user_id, jti)
   local reply = redis.call("MGET", key, gen_key(user_id))
+  local dataset = reply and redis_dataset() -- before anything yields: the MGET's server
   local gen
-  if reply then
+  if dataset then
     gen = tonumber(reply[2]) or 0
     local entry = type(reply[1]) == "string" and json.decode(reply[1])
-    if type(entry) == "table" and entry.g == gen and type(entry.user) == "table"
+    if type(entry) == "table" and entry.g == gen and entry.r == dataset and type(entry.user) == "table"
       and (entry.dead or host.time.now() - entry.lu < TOUCH_INTERVAL_S) then
       return entry
     end
   end
   local state = load_state(user_id, jti)
-  if state and reply then
-    state.g = gen
+  -- Written only to the dataset whose generation it carries (an entry for
+  -- another one would never count).
+  if state and dataset and redis_dataset() == dataset then
+    state.g, state.r = gen, dataset
     local ok, err = redis.call("SET", key, json.encode(state), "EX", CACHE_TTL_S)
     if not ok then host.log.warn("session cache write failed", { error = tostring(err) }) end
   end

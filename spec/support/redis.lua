@@ -1,5 +1,6 @@
--- redis.lua - private redis-server instances for specs that stop, hang or
--- flush Redis (outage tests), so they never disturb the shared one.
+-- redis.lua - private redis-server instances for specs that stop, hang,
+-- flush or roll back Redis (outage and restart tests), so they never disturb
+-- the shared one.
 local socket = require "socket"
 local support = require "spec.support.host"
 
@@ -27,11 +28,19 @@ function M.cli(port, args)
   return (out:gsub("%s+$", ""))
 end
 
---- Starts a throw-away redis-server on port with its files in dir.
+--- Starts a throw-away redis-server on port with its files in dir. It never
+--- saves by itself (--save ''), but M.save writes dir/dump.rdb and a later
+--- start in the same dir loads it: M.save, M.stop, M.start is a restart from
+--- an older snapshot.
 function M.start(port, dir)
   assert(M.sh(("redis-server --bind 127.0.0.1 --port %d --save '' --appendonly no --daemonize yes"
-    .. " --dir %s --pidfile %s/redis.pid --logfile %s/redis.log"):format(port, dir, dir, dir)))
+    .. " --dir %s --dbfilename dump.rdb --pidfile %s/redis.pid --logfile %s/redis.log"):format(port, dir, dir, dir)))
   assert(support.wait_for(function() return M.cli(port, "ping") == "PONG" end, 10), "redis did not start")
+end
+
+--- Snapshots the dataset into dir/dump.rdb (SAVE: done when it returns).
+function M.save(port)
+  assert(M.cli(port, "save") == "OK", "redis SAVE failed")
 end
 
 --- Stops it (no save) and waits until it no longer answers.

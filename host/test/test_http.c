@@ -2,25 +2,21 @@
  * request ids, keep-alive, pipelining order, bodies, size limits, timeouts,
  * HEAD, CORS, the connection cap, draining and the counters.
  *
- * The server runs in-process on a libuv loop in the main thread. The cases
- * run in a client thread with blocking POSIX sockets and reach into the loop
- * only through loop_call() (uv_async + semaphore), so every libuv and http_*
- * call happens on the loop thread. http.c keeps its state in globals and
- * http_init() is meant to run once, so the timeout cases run first in a
- * forked child whose server has short timeouts; the parent's server has
- * timeouts far beyond any wait, so a scheduler hiccup cannot close a
- * connection under the other cases. Limits are small everywhere; waits are
- * generous (5 s per read). */
+ * The server runs in-process on the loopback harness (loopback.h): a libuv
+ * loop in the main thread, the cases in a client thread with blocking POSIX
+ * sockets that reach into the loop only through loopback_call(), so every
+ * libuv and http_* call happens on the loop thread. http.c keeps its state
+ * in globals and http_init() is meant to run once, so the timeout cases run
+ * first in a forked child whose server has short timeouts; the parent's
+ * server has timeouts far beyond any wait, so a scheduler hiccup cannot
+ * close a connection under the other cases. Limits are small everywhere;
+ * waits are generous (5 s per read). */
 #define _GNU_SOURCE /* memmem, strcasestr */
 #include "../http.h"
 
-#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <pthread.h>
-#include <semaphore.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,10 +24,10 @@
 #include <strings.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "check.h"
+#include "loopback.h"
 
 #define SHORT_HEADER_MS 400
 #define SHORT_KEEPALIVE_MS 600
@@ -42,9 +38,6 @@
 
 static uv_loop_t loop;
 static uv_tcp_t server;
-static uv_async_t call_async;
-static sem_t call_done;
-static void (*call_fn)(void);
 static int port;
 static char *big_body;
 
@@ -146,21 +139,7 @@ static void on_connection(uv_stream_t *s, int status) {
     if (status == 0) http_accept(s);
 }
 
-static void on_call(uv_async_t *a) {
-    (void)a;
-    call_fn();
-    sem_post(&call_done);
-}
-
 /* ---- bridge from the client thread ---- */
-
-/* Runs fn on the loop thread and waits for it. */
-static void loop_call(void (*fn)(void)) {
-    call_fn = fn;
-    uv_async_send(&call_async);
-    while (sem_wait(&call_done) < 0 && errno == EINTR) {
-    }
-}
 
 static int st_open, st_inflight, st_held;
 static uint64_t st_rejected;
@@ -178,36 +157,35 @@ static void do_release(void) {
 }
 static void do_drain(void) { http_drain(); }
 static void do_nothing(void) {}
-static void do_stop(void) { uv_stop(&loop); }
 
-static void stats(void) { loop_call(do_stats); }
+static void stats(void) { loopback_call(do_stats); }
 
 /* Two round trips through the loop: bytes sent before the call have been
  * read and handled by the server when it returns (level-triggered epoll
  * reports the socket no later than the async wake-up). */
 static void loop_sync(void) {
-    loop_call(do_nothing);
-    loop_call(do_nothing);
+    loopback_call(do_nothing);
+    loopback_call(do_nothing);
+}
+
+static int open_is(void *n) {
+    stats();
+    return st_open == *(int *)n;
 }
 
 static int wait_open(int n) {
-    for (int i = 0; i < 500; i++) {
-        stats();
-        if (st_open == n) return 1;
-        usleep(10000);
-    }
+    if (loopback_wait(open_is, &n, 5000)) return 1;
     fprintf(stderr, "wait_open(%d): still %d open\n", n, st_open);
     return 0;
 }
 
-static int wait_held(void) {
-    for (int i = 0; i < 500; i++) {
-        stats();
-        if (st_held) return 1;
-        usleep(10000);
-    }
-    return 0;
+static int is_held(void *unused) {
+    (void)unused;
+    stats();
+    return st_held;
 }
+
+static int wait_held(void) { return loopback_wait(is_held, NULL, 5000); }
 
 static int record_count(void) {
     pthread_mutex_lock(&rec_mu);
@@ -240,25 +218,9 @@ typedef struct {
     const char *body;
 } resp_t;
 
-static double now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
 static client_t *cl_open(void) {
     client_t *c = calloc(1, sizeof *c);
-    c->fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    int one = 1;
-    struct timeval tv = {.tv_sec = 5};
-    setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    if (connect(c->fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
-        perror("connect");
-        abort();
-    }
+    c->fd = loopback_connect(port);
     return c;
 }
 
@@ -267,15 +229,7 @@ static void cl_close(client_t *c) {
     free(c);
 }
 
-static int cl_sendn(client_t *c, const char *s, size_t n) {
-    while (n) {
-        ssize_t w = send(c->fd, s, n, MSG_NOSIGNAL);
-        if (w <= 0) return -1;
-        s += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
+static int cl_sendn(client_t *c, const char *s, size_t n) { return loopback_send(c->fd, s, n); }
 
 static int cl_send(client_t *c, const char *s) { return cl_sendn(c, s, strlen(s)); }
 
@@ -344,9 +298,9 @@ static int resp_header(const resp_t *r, const char *name, char *out, size_t cap)
 }
 
 /* Reads a "/big" response: its head into r, then counts the body bytes
- * until Content-Length, EOF or error, sleeping pause_us after each read of
+ * until Content-Length, EOF or error, sleeping pause_ms after each read of
  * at most 64 KiB (a slow reader); returns the count. */
-static size_t read_big(client_t *c, resp_t *r, unsigned pause_us) {
+static size_t read_big(client_t *c, resp_t *r, int pause_ms) {
     static char scratch[65536];
     char v[32] = "";
     if (read_resp(c, r, 1) < 0 || !resp_header(r, "content-length", v, sizeof v)) return 0;
@@ -358,7 +312,7 @@ static size_t read_big(client_t *c, resp_t *r, unsigned pause_us) {
         size_t room = want - got < sizeof scratch ? want - got : sizeof scratch;
         if ((n = recv(c->fd, scratch, room, 0)) <= 0) break;
         got += (size_t)n;
-        if (pause_us) usleep(pause_us);
+        if (pause_ms) loopback_sleep_ms(pause_ms);
     }
     if (got != want)
         fprintf(stderr, "read_big: %zu of %zu body bytes, then %s\n", got, want, n == 0 ? "EOF" : strerror(errno));
@@ -368,14 +322,14 @@ static size_t read_big(client_t *c, resp_t *r, unsigned pause_us) {
 /* Waits for the server to close: 1 when EOF (or a reset) comes with no
  * further bytes, 0 on data or timeout. *ms gets the time it took. */
 static int expect_closed(client_t *c, double *ms) {
-    double t0 = now_ms();
+    double t0 = loopback_now_ms();
     int closed = 0;
     if (c->len == 0) {
         ssize_t n = cl_fill(c);
         closed = n == 0 || (n < 0 && errno == ECONNRESET);
         if (n > 0) fprintf(stderr, "expected close, got: %.200s\n", c->buf);
     }
-    if (ms) *ms = now_ms() - t0;
+    if (ms) *ms = loopback_now_ms() - t0;
     return closed;
 }
 
@@ -418,9 +372,9 @@ static void test_timeouts(void) {
                             "POST /echo HTTP/1.1\r\nContent-Length: 10\r\n\r\nabc", ""};
     for (int k = 0; k < 3; k++) {
         c = cl_open();
-        t0 = now_ms();
+        t0 = loopback_now_ms();
         CHECK(roundtrip(c, stalls[k], &r) == 408);
-        ms = now_ms() - t0;
+        ms = loopback_now_ms() - t0;
         CHECK(ms >= SHORT_HEADER_MS - 50 && ms < 4000);
         CHECK_STR(r.raw, want);
         CHECK(expect_closed(c, &ms));
@@ -431,9 +385,9 @@ static void test_timeouts(void) {
     /* An idle keep-alive connection is closed silently. */
     c = cl_open();
     CHECK(roundtrip(c, "GET /idle HTTP/1.1\r\n\r\n", &r) == 200);
-    t0 = now_ms();
+    t0 = loopback_now_ms();
     CHECK(expect_closed(c, &ms));
-    ms = now_ms() - t0;
+    ms = loopback_now_ms() - t0;
     CHECK(ms >= SHORT_KEEPALIVE_MS - 100 && ms < 4000);
     cl_close(c);
     CHECK(wait_open(0));
@@ -442,11 +396,11 @@ static void test_timeouts(void) {
     c = cl_open();
     CHECK(cl_send(c, "GET /hold HTTP/1.1\r\n\r\n") == 0);
     CHECK(wait_held());
-    usleep((SHORT_KEEPALIVE_MS + SHORT_HEADER_MS) * 1000);
+    loopback_sleep_ms(SHORT_KEEPALIVE_MS + SHORT_HEADER_MS);
     CHECK(nothing_received(c));
     stats();
     CHECK(st_open == 1 && st_inflight == 1);
-    loop_call(do_release);
+    loopback_call(do_release);
     CHECK(read_resp(c, &r, 0) == 0 && r.status == 200 && resp_header(&r, "connection", NULL, 0) == 0);
     CHECK(roundtrip(c, "GET /after HTTP/1.1\r\n\r\n", &r) == 200);
     cl_close(c);
@@ -456,7 +410,7 @@ static void test_timeouts(void) {
     c = cl_open();
     CHECK(cl_send(c, "POST /echo HTTP/1.1\r\nContent-Length: 6\r\n\r\n") == 0);
     for (int i = 0; i < 6; i++) {
-        usleep(SHORT_HEADER_MS * 1000 / 3);
+        loopback_sleep_ms(SHORT_HEADER_MS / 3);
         CHECK(cl_sendn(c, &"abcdef"[i], 1) == 0);
     }
     CHECK(read_resp(c, &r, 0) == 0 && r.status == 200 && r.body_len == 6 && memcmp(r.body, "abcdef", 6) == 0);
@@ -467,10 +421,10 @@ static void test_timeouts(void) {
      * (256 reads, 5 ms apart: over twice keepalive_timeout in all). */
     c = cl_open();
     CHECK(cl_send(c, "GET /big HTTP/1.1\r\n\r\n") == 0);
-    t0 = now_ms();
-    size_t got = read_big(c, &r, 5000);
+    t0 = loopback_now_ms();
+    size_t got = read_big(c, &r, 5);
     CHECK(got == BIG_BODY && r.status == 200);
-    CHECK(got < BIG_BODY || now_ms() - t0 > SHORT_KEEPALIVE_MS * 2);
+    CHECK(got < BIG_BODY || loopback_now_ms() - t0 > SHORT_KEEPALIVE_MS * 2);
     cl_close(c);
     CHECK(wait_open(0));
 }
@@ -588,7 +542,7 @@ static void test_byte_at_a_time(void) {
         int n0 = record_count();
         for (const char *p = reqs[k]; *p; p++) {
             CHECK(cl_sendn(c, p, 1) == 0);
-            usleep(1000);
+            loopback_sleep_ms(1);
         }
         CHECK(read_resp(c, &r, 0) == 0 && r.status == 200);
         CHECK(r.body_len == 5 && memcmp(r.body, bodies[k], 5) == 0);
@@ -648,7 +602,7 @@ static void test_keepalive(void) {
     c = cl_open();
     CHECK(cl_send(c, "GET /big HTTP/1.1\r\n\r\n") == 0);
     CHECK(shutdown(c->fd, SHUT_WR) == 0);
-    usleep(50000);
+    loopback_sleep_ms(50);
     CHECK(read_big(c, &r, 0) == BIG_BODY && r.status == 200);
     CHECK(expect_closed(c, &ms));
     cl_close(c);
@@ -684,7 +638,7 @@ static void test_pipelining(void) {
     CHECK(st_inflight == 1);
     CHECK(record_count() == n0 + 1);
     CHECK(nothing_received(c));
-    loop_call(do_release);
+    loopback_call(do_release);
     CHECK(read_resp(c, &r, 0) == 0 && r.body_len == 16 && memcmp(r.body, "{\"path\":\"/hold\"}", 16) == 0);
     CHECK(read_resp(c, &r, 0) == 0 && r.body_len == 3 && memcmp(r.body, "xyz", 3) == 0);
     CHECK(read_resp(c, &r, 1) == 0 && r.status == 200 && r.body_len == 0);
@@ -720,9 +674,9 @@ static void test_bodies(void) {
                     &r) == 200);
     CHECK(r.body_len == 11 && memcmp(r.body, "hello world", 11) == 0);
     CHECK(cl_send(c, "POST /echo HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhel") == 0);
-    usleep(20000);
+    loopback_sleep_ms(20);
     CHECK(cl_send(c, "lo\r\n6\r\n world\r\n") == 0);
-    usleep(20000);
+    loopback_sleep_ms(20);
     CHECK(roundtrip(c, "0\r\n\r\n", &r) == 200);
     CHECK(r.body_len == 11 && memcmp(r.body, "hello world", 11) == 0);
 
@@ -932,7 +886,7 @@ static void test_counters(void) {
     CHECK(roundtrip(b, "GET /x HTTP/1.1\r\n\r\n", &r) == 200);
     stats();
     CHECK(st_open == 2 && st_inflight == 1);
-    loop_call(do_release);
+    loopback_call(do_release);
     CHECK(read_resp(a, &r, 0) == 0 && r.status == 200);
     stats();
     CHECK(st_open == 2 && st_inflight == 0);
@@ -943,7 +897,7 @@ static void test_counters(void) {
     CHECK(wait_held());
     cl_close(a);
     loop_sync();
-    loop_call(do_release);
+    loopback_call(do_release);
     CHECK(wait_open(1));
     stats();
     CHECK(st_inflight == 0);
@@ -972,7 +926,7 @@ static void test_drain(void) {
     stats();
     CHECK(st_open == 4 && st_inflight == 1);
 
-    loop_call(do_drain);
+    loopback_call(do_drain);
     CHECK(expect_closed(silent, &ms));
     CHECK(read_big(idle, &r, 0) == BIG_BODY && r.status == 200);
     CHECK(expect_closed(idle, &ms));
@@ -985,7 +939,7 @@ static void test_drain(void) {
     CHECK(resp_header(&r, "connection", v, sizeof v) == 1 && strcmp(v, "close") == 0);
     CHECK(r.body_len == 16 && memcmp(r.body, "{\"path\":\"/late\"}", 16) == 0);
     CHECK(expect_closed(partial, &ms));
-    loop_call(do_release);
+    loopback_call(do_release);
     CHECK(read_resp(busy, &r, 0) == 0 && r.status == 200);
     CHECK(resp_header(&r, "connection", v, sizeof v) == 1 && strcmp(v, "close") == 0);
     CHECK(expect_closed(busy, &ms));
@@ -1020,56 +974,17 @@ static void parent_cases(void) {
 
 /* ---- harness ---- */
 
-static void (*suite_cases)(void);
-
-static void *client_main(void *arg) {
-    (void)arg;
-    suite_cases();
-    loop_call(do_stop);
-    return NULL;
-}
-
-static void close_leftover(uv_handle_t *h, void *arg) {
-    if (uv_is_closing(h)) return;
-    ++*(int *)arg;
-    uv_close(h, NULL);
-}
-
 /* Serves o on a fresh loop while `cases` run in a client thread. */
 static void run_suite(const http_options_t *o, void (*cases)(void)) {
     CHECK(uv_loop_init(&loop) == 0);
     http_init(&loop, o, handler);
     CHECK(http_open_connections() == 0 && http_requests_in_flight() == 0 && http_rejected_connections() == 0);
-
-    struct sockaddr_in sa;
-    uv_ip4_addr("127.0.0.1", 0, &sa);
-    CHECK(uv_tcp_init(&loop, &server) == 0);
-    CHECK(uv_tcp_bind(&server, (struct sockaddr *)&sa, 0) == 0);
-    CHECK(uv_listen((uv_stream_t *)&server, 64, on_connection) == 0);
-    struct sockaddr_storage ss;
-    int sl = sizeof ss;
-    CHECK(uv_tcp_getsockname(&server, (struct sockaddr *)&ss, &sl) == 0);
-    port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
-    sem_init(&call_done, 0, 0);
-    CHECK(uv_async_init(&loop, &call_async, on_call) == 0);
-
-    pthread_t th;
-    suite_cases = cases;
-    CHECK(pthread_create(&th, NULL, client_main, NULL) == 0);
-    uv_run(&loop, UV_RUN_DEFAULT);
-    pthread_join(th, NULL);
-
+    CHECK((port = loopback_listen(&loop, &server, on_connection)) > 0);
+    CHECK(loopback_run(&loop, cases) == 0);
     CHECK(http_open_connections() == 0 && http_requests_in_flight() == 0);
     uv_close((uv_handle_t *)&server, NULL);
-    uv_close((uv_handle_t *)&call_async, NULL);
-    uv_run(&loop, UV_RUN_NOWAIT);
     /* http.c has no shutdown call: only its sweep timer may be left. */
-    int left = 0;
-    uv_walk(&loop, close_leftover, &left);
-    CHECK(left == 1);
-    uv_run(&loop, UV_RUN_DEFAULT);
-    CHECK(uv_loop_close(&loop) == 0);
-    sem_destroy(&call_done);
+    CHECK(loopback_close_loop(&loop) == 1);
 }
 
 int main(void) {

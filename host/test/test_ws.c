@@ -7,23 +7,21 @@
  * the bytes after it to ws_start() as leftover. The server echoes every
  * message; "flood N" makes it send N 64 KiB messages, one per millisecond
  * (N = 0: until ws_send refuses), and "close-me" makes it call ws_close().
- * A client thread with blocking sockets writes masked frames, reads the
- * server's frames and checks them, and reads what the server recorded per
- * connection (close code, releases, output peak) under a mutex. */
+ * A client thread (the loopback harness, loopback.h) with blocking sockets
+ * writes masked frames, reads the server's frames and checks them, and
+ * reads what the server recorded per connection (close code, releases,
+ * output peak) under a mutex. */
 #define _GNU_SOURCE
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 #include <uv.h>
 
 #include "../ws.h"
 #include "check.h"
+#include "loopback.h"
 
 #define MAX_OUTPUT (256 * 1024)
 #define FLOOD_MSG 65536
@@ -54,7 +52,6 @@ typedef struct {
 
 static uv_loop_t *loop;
 static server_t servers[NSERVERS];
-static uv_async_t done_async;
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static rec_t recs[128];
 static int nrecs, start_failures;
@@ -162,23 +159,9 @@ static void on_connection(uv_stream_t *server, int status) {
     else srv_start(c, NULL, 0);
 }
 
-static void on_done(uv_async_t *a) {
-    for (int i = 0; i < NSERVERS; i++) uv_close((uv_handle_t *)&servers[i].listener, NULL);
-    uv_close((uv_handle_t *)a, NULL);
-}
-
-/* ---- client side (test thread) ---- */
-
-static void sleep_ms(int ms) {
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
-static double now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
+/* ---- client side (test thread) ----
+ * Sends ignore loopback_send() failures: the server may have closed, and
+ * the reads that follow tell. */
 
 static rec_t rec_get(int i) {
     pthread_mutex_lock(&mu);
@@ -187,25 +170,20 @@ static rec_t rec_get(int i) {
     return r;
 }
 
+static int nrecs_now(void) {
+    pthread_mutex_lock(&mu);
+    int n = nrecs;
+    pthread_mutex_unlock(&mu);
+    return n;
+}
+
+static int accepted(void *want) { return nrecs_now() > *(int *)want; }
+
 /* Connects and waits until the server accepted; *rec is its record index. */
 static int cconnect(int server, int *rec) {
-    int fd = socket(AF_INET, SOCK_STREAM, 0), one = 1;
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)servers[server].port)};
-    struct timeval tv = {5, 0};
-    inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    pthread_mutex_lock(&mu);
-    int want = nrecs; /* earlier connections were all accepted */
-    pthread_mutex_unlock(&mu);
-    if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0) abort();
-    for (int i = 0; i < 1000; i++) {
-        pthread_mutex_lock(&mu);
-        int n = nrecs;
-        pthread_mutex_unlock(&mu);
-        if (n > want) break;
-        sleep_ms(2);
-    }
+    int want = nrecs_now(); /* earlier connections were all accepted */
+    int fd = loopback_connect(servers[server].port);
+    loopback_wait(accepted, &want, 2000);
     *rec = want;
     return fd;
 }
@@ -238,19 +216,9 @@ static size_t frame(unsigned char *out, int b0, int masked, const void *payload,
     return n + len;
 }
 
-static void send_all(int fd, const void *buf, size_t n) {
-    const char *p = buf;
-    while (n > 0) {
-        ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
-        if (w <= 0) return; /* the server may have closed; reads will tell */
-        p += w;
-        n -= (size_t)w;
-    }
-}
-
 static void send_frame(int fd, int b0, const void *payload, size_t len) {
     unsigned char *buf = malloc(len + 14);
-    send_all(fd, buf, frame(buf, b0, 1, payload, len));
+    loopback_send(fd, buf, frame(buf, b0, 1, payload, len));
     free(buf);
 }
 
@@ -261,35 +229,24 @@ static void send_close(int fd, int code, const char *reason) {
     send_frame(fd, 0x88, p, 2 + n);
 }
 
-static int read_exact(int fd, void *buf, size_t n) {
-    char *p = buf;
-    while (n > 0) {
-        ssize_t r = recv(fd, p, n, 0);
-        if (r <= 0) return -1;
-        p += r;
-        n -= (size_t)r;
-    }
-    return 0;
-}
-
 /* Reads one server frame; *payload is malloc'd. -1 on EOF, error or a
  * malformed frame (server frames are never masked). */
 static int read_frame(int fd, int *b0, unsigned char **payload, size_t *len) {
     unsigned char h[10];
-    if (read_exact(fd, h, 2) < 0 || (h[1] & 0x80)) return -1;
+    if (loopback_read_exact(fd, h, 2) < 0 || (h[1] & 0x80)) return -1;
     uint64_t n = h[1] & 0x7F;
     if (n == 126) {
-        if (read_exact(fd, h + 2, 2) < 0) return -1;
+        if (loopback_read_exact(fd, h + 2, 2) < 0) return -1;
         n = (uint64_t)h[2] << 8 | h[3];
     } else if (n == 127) {
-        if (read_exact(fd, h + 2, 8) < 0) return -1;
+        if (loopback_read_exact(fd, h + 2, 8) < 0) return -1;
         n = 0;
         for (int i = 0; i < 8; i++) n = n << 8 | h[2 + i];
     }
     *b0 = h[0];
     *len = (size_t)n;
     *payload = malloc(n + 1);
-    if (read_exact(fd, *payload, (size_t)n) < 0) {
+    if (loopback_read_exact(fd, *payload, (size_t)n) < 0) {
         free(*payload);
         return -1;
     }
@@ -341,15 +298,15 @@ static int is_eof(int fd) {
     return recv(fd, &c, 1, 0) == 0;
 }
 
+static int finished(void *i) {
+    rec_t r = rec_get(*(int *)i);
+    return r.closes && r.releases;
+}
+
 /* Waits until the server finished connection i (on_close and release). */
 static rec_t wait_closed(int i) {
-    rec_t r;
-    for (int t = 0; t < 1500; t++) {
-        r = rec_get(i);
-        if (r.closes && r.releases) break;
-        sleep_ms(2);
-    }
-    return r;
+    loopback_wait(finished, &i, 3000);
+    return rec_get(i);
 }
 
 /* A clean client-initiated close: echo, EOF, and the server's report. */
@@ -384,7 +341,7 @@ static void test_echo(void) {
     size_t n = frame(buf, 0x81, 1, "one", 3);
     n += frame(buf + n, 0x82, 1, "two", 3);
     n += frame(buf + n, 0x81, 1, "three", 5);
-    send_all(fd, buf, n);
+    loopback_send(fd, buf, n);
     expect_frame(fd, 0x81, "one", 3);
     expect_frame(fd, 0x82, "two", 3);
     expect_frame(fd, 0x81, "three", 5);
@@ -431,8 +388,8 @@ static void test_bytewise(void) {
     n += frame(buf + n, 0x02, 1, bin, 100);
     n += frame(buf + n, 0x80, 1, bin + 100, 200);
     for (size_t i = 0; i < n; i++) {
-        send_all(fd, buf + i, 1);
-        if (i % 4 == 0) sleep_ms(1);
+        loopback_send(fd, buf + i, 1);
+        if (i % 4 == 0) loopback_sleep_ms(1);
     }
     expect_frame(fd, 0x81, "byte by byte", 12);
     expect_frame(fd, 0x8A, "p", 1);
@@ -444,7 +401,7 @@ static void test_bytewise(void) {
  * its close frame, then EOF without waiting for our close. */
 static void expect_failure(int server, const unsigned char *bytes, size_t n, int code, const char *what) {
     int rec, fd = cconnect(server, &rec);
-    send_all(fd, bytes, n);
+    loopback_send(fd, bytes, n);
     int got = read_close(fd, NULL, NULL);
     if (got != code) fprintf(stderr, "%s: close code %d, want %d\n", what, got, code);
     CHECK(got == code);
@@ -556,14 +513,16 @@ static void test_server_close(void) {
     fd = cconnect(S_MAIN, &rec);
     send_frame(fd, 0x81, "close-me", 8);
     CHECK(read_close(fd, NULL, NULL) == 4000);
-    double t0 = now_ms();
+    double t0 = loopback_now_ms();
     CHECK(is_eof(fd));
-    double waited = now_ms() - t0;
+    double waited = loopback_now_ms() - t0;
     CHECK(waited > 1500 && waited < 4000);
     close(fd);
     r = wait_closed(rec);
     CHECK(r.closes == 1 && r.close_code == 4000);
 }
+
+static int flood_failed(void *i) { return rec_get(*(int *)i).flood_failed; }
 
 static void test_flood(void) {
     /* A reader that keeps up gets everything. */
@@ -586,7 +545,7 @@ static void test_flood(void) {
      * queued; memory never passes it by more than the close frame. */
     fd = cconnect(S_MAIN, &rec);
     send_frame(fd, 0x81, "flood 0", 7);
-    for (int t = 0; t < 5000 && !rec_get(rec).flood_failed; t++) sleep_ms(2);
+    loopback_wait(flood_failed, &rec, 10000);
     r = rec_get(rec);
     CHECK(r.flood_failed);
     CHECK(r.peak_out <= MAX_OUTPUT + 127);
@@ -606,20 +565,20 @@ static void test_timers(void) {
     unsigned char *p;
     size_t n;
     /* The first ping comes after about 50 ms. */
-    double t0 = now_ms();
+    double t0 = loopback_now_ms();
     CHECK(read_frame(fd, &b0, &p, &n) == 0 && b0 == 0x89 && n == 0);
-    CHECK(now_ms() - t0 < 1000);
+    CHECK(loopback_now_ms() - t0 < 1000);
     free(p);
     send_frame(fd, 0x8A, "", 0);
     /* Messages every 100 ms keep the connection alive past the 300 ms idle
      * timeout (pings alone do not: they are the server's). */
     for (int i = 0; i < 6; i++) {
-        sleep_ms(100);
+        loopback_sleep_ms(100);
         send_frame(fd, 0x81, "tick", 4);
         expect_frame(fd, 0x81, "tick", 4);
     }
     /* Then silence: pings keep coming, and 1001 after the idle timeout. */
-    double quiet = now_ms();
+    double quiet = loopback_now_ms();
     int pings = 0;
     for (;;) {
         if (read_frame(fd, &b0, &p, &n) < 0) {
@@ -635,7 +594,7 @@ static void test_timers(void) {
         CHECK(b0 == 0x88 && code == 1001);
         break;
     }
-    double idle = now_ms() - quiet;
+    double idle = loopback_now_ms() - quiet;
     CHECK(idle > 200 && idle < 2000);
     CHECK(pings >= 2);
     send_close(fd, 1001, "");
@@ -654,17 +613,16 @@ static void test_leftover(void) {
     n = 9;
     n += frame(buf + n, 0x81, 1, "left", 4);
     n += frame(buf + n, 0x01, 1, "ov", 2);
-    send_all(fd, buf, n - 3); /* the last frame arrives in two reads */
-    sleep_ms(20);
-    send_all(fd, buf + n - 3, 3);
+    loopback_send(fd, buf, n - 3); /* the last frame arrives in two reads */
+    loopback_sleep_ms(20);
+    loopback_send(fd, buf + n - 3, 3);
     send_frame(fd, 0x80, "er", 2);
     expect_frame(fd, 0x81, "left", 4);
     expect_frame(fd, 0x81, "over", 4);
     close_cleanly(fd, rec);
 }
 
-static void *client(void *arg) {
-    (void)arg;
+static void client(void) {
     test_echo();
     test_fragments();
     test_bytewise();
@@ -676,8 +634,6 @@ static void *client(void *arg) {
     test_flood();
     test_timers();
     test_leftover();
-    uv_async_send(&done_async);
-    return NULL;
 }
 
 static void test_accept_key(void) {
@@ -702,24 +658,11 @@ int main(void) {
         s->opt = base;
         if (i == S_SMALL) s->opt.max_message = 1024;
         if (i == S_TIMERS) s->opt.ping_interval_ms = 50, s->opt.idle_timeout_ms = 300;
-        struct sockaddr_in sa;
-        struct sockaddr_storage bound;
-        int len = sizeof bound;
-        uv_ip4_addr("127.0.0.1", 0, &sa);
-        uv_tcp_init(loop, &s->listener);
+        if ((s->port = loopback_listen(loop, &s->listener, on_connection)) < 0) abort();
         s->listener.data = s;
-        if (uv_tcp_bind(&s->listener, (struct sockaddr *)&sa, 0) < 0 ||
-            uv_listen((uv_stream_t *)&s->listener, 64, on_connection) < 0)
-            abort();
-        uv_tcp_getsockname(&s->listener, (struct sockaddr *)&bound, &len);
-        s->port = ntohs(((struct sockaddr_in *)&bound)->sin_port);
     }
-    uv_async_init(loop, &done_async, on_done);
-
-    pthread_t th;
-    pthread_create(&th, NULL, client, NULL);
-    uv_run(loop, UV_RUN_DEFAULT); /* returns once every handle is closed */
-    pthread_join(th, NULL);
+    if (loopback_run(loop, client) < 0) abort();
+    for (int i = 0; i < NSERVERS; i++) uv_close((uv_handle_t *)&servers[i].listener, NULL);
 
     /* Every connection was reported and released exactly once. */
     CHECK(nrecs > 40);
@@ -729,6 +672,6 @@ int main(void) {
             fprintf(stderr, "connection %d: %d closes, %d releases\n", i, recs[i].closes, recs[i].releases);
         CHECK(recs[i].closes == 1 && recs[i].releases == 1);
     }
-    CHECK(uv_loop_close(loop) == 0);
+    CHECK(loopback_close_loop(loop) == 0); /* nothing else was left open */
     return check_done("test_ws");
 }

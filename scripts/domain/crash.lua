@@ -62,9 +62,10 @@ local SESSION_AFTER_CRASH_MS = 120000 -- session TTL = crash time + 120 s
 local PLACING_TTL_MS = 30000          -- the guard outlives any bet transaction
 local SWEEP_BATCH = 100               -- lost rounds settled per sweep
 
---- Failures of the non-strict crash_sessions/crash_bets writes in this
---- worker (cc_crash_db_errors_total).
-M.stats = { db_errors = 0 }
+--- Per-worker counters: failures of the non-strict crash_sessions/crash_bets
+--- writes (cc_crash_db_errors_total), and sweeps that found a lost round
+--- already settled by a cash-out racing them (normal, logged at debug).
+M.stats = { db_errors = 0, sweeper_lost_races = 0 }
 
 local function session_key(user_id) return "crash:session:{" .. user_id .. "}" end
 local function result_key(user_id) return "crash:result:{" .. user_id .. "}" end
@@ -186,29 +187,12 @@ local function decode_session(raw)
   return s
 end
 
-local function round_config(s) return { growth_rate = s.growth_rate } end
-
--- evaluate(s, now_ms) -> "cashed", M | "crashed", crash | nil, m(now): the
--- §10.2 rule at now for a round s (first match wins): auto target A ≤ crash
--- reached → cashed at A; m ≥ crash → crashed; else still running at m.
-local function evaluate(s, now_ms)
-  local m = game.multiplier_x100(round_config(s), math.max(0, now_ms - s.placed_at))
-  local a = s.auto_cashout_x100
-  if a and a <= s.crash_x100 and m >= a then return "cashed", a end
-  if m >= s.crash_x100 then return "crashed", s.crash_x100 end
-  return nil, m
-end
-
--- The outcome the sweeper (and a new bet) may settle without the player:
--- an auto target reached, or a crash time more than CRASH_SWEEP_GRACE_MS ago.
+-- The cash-out rule (games/crash.lua) with the configured grace: what the
+-- sweeper (and a new bet) may settle without the player.
 local function decided(s, now_ms)
-  local result, m = evaluate(s, now_ms)
-  if result == "cashed" then return result, m end
-  if result == "crashed" then
-    local crash_at = s.placed_at + game.crash_time_ms(round_config(s), s.crash_x100)
-    if now_ms - crash_at > host.config.get("CRASH_SWEEP_GRACE_MS") then return result, m end
-  end
+  return game.decided(s, now_ms, host.config.get("CRASH_SWEEP_GRACE_MS"))
 end
+local evaluate = game.evaluate
 
 -- crash_sessions/crash_bets rows ----------------------------------------------
 
@@ -330,7 +314,7 @@ end
 local function settle_claimed(s, result, m, now_ms, opts)
   local cashed_at = now_ms
   if result == "cashed" and m == s.auto_cashout_x100 then
-    cashed_at = s.placed_at + game.crash_time_ms(round_config(s), m)
+    cashed_at = s.placed_at + game.crash_time_ms(s, m)
   end
   local ok, r = pcall(store.tx, function()
     return settle_in_tx({
@@ -541,7 +525,7 @@ function M.debug_current(user_id)
     local raw = rcall("GET", session_key(user_id))
     if not raw then return { available = true, session = json.null } end
     local s = decode_session(raw)
-    local m = game.multiplier_x100(round_config(s), math.max(0, redis_now_ms() - s.placed_at))
+    local m = game.multiplier_x100(s, math.max(0, redis_now_ms() - s.placed_at))
     return { available = true, session = {
       session_id = s.session_id, game_id = 0, user_id = s.user_id, bet_amount = s.bet_amount,
       placed_at = host.time.iso(s.placed_at), auto_cashout_multiplier = x100_to_number(s.auto_cashout_x100),
@@ -637,7 +621,10 @@ local function sweep_lost()
     local s = raw and decode_session(raw)
     if not (s and s.session_id == play.outcome.game_id) then
       local ok, err = pcall(settle_lost, play)
-      if not ok then
+      if not ok and err == STALE then -- a cash-out or another sweeper settled it first: normal play
+        M.stats.sweeper_lost_races = M.stats.sweeper_lost_races + 1
+        host.log.debug("crash: sweeper lost the race to settle a round", { play_id = play.id })
+      elseif not ok then
         host.log.error("crash: sweeper could not settle a lost round", { play_id = play.id, error = describe(err) })
       end
     end

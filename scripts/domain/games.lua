@@ -5,27 +5,22 @@
 --
 -- Each play is one plays.run transaction (stake, nonce, outcome, payout, play
 -- row, action, outbox, progress); this module only says which rules draw the
--- outcome and shapes the answer. The rules and their configs are the loaded
--- generation's, so a reload with a new paytable applies to the next play.
+-- outcome and shapes the answer. The rules come from the registry of the
+-- loaded generation (host.games), so a reload with a new paytable applies to
+-- the next play, and a game added to games/ is listed and playable.
 local host = require "host"
 local json = require "json"
+local registry = require "host.games"
 local store = require "lib.store"
 local wallet = require "domain.wallet"
 local plays = require "domain.plays"
 
 local M = {}
 
--- The rule modules by game type: a game is playable when it has one.
-local RULES = {
-  slot = require "games.slot",
-  rps = require "games.rps",
-  gacha = require "games.gacha",
-  crash = require "games.crash",
-}
-M.RULES = RULES
-
--- Games whose public parameters GET /api/games/{game_type}/config serves.
-local PUBLIC_CONFIG = { slot = true, rps = true, crash = true }
+-- Games whose play routes are their own (crash: Redis rounds) or whose
+-- parameters have their own route (gacha): not served by the generic ones.
+local OWN_PLAY = { crash = true }
+local OWN_CONFIG = { gacha = true }
 
 local RPS_MESSAGES = { win = "You win!", lose = "You lose!", draw = "It's a draw." }
 
@@ -44,7 +39,7 @@ function M.list(user_id)
     .. "WHERE g.is_active ORDER BY g.sort_order, g.id", user_id)
   local list = json.array()
   for i, g in ipairs(rows) do
-    local rules = RULES[g.game_type]
+    local rules = registry.get(g.game_type)
     local limits = rules and rules.config or {}
     list[i] = {
       id = tostring(g.id), name = g.name, description = or_null(g.description), type = g.game_type,
@@ -56,29 +51,53 @@ function M.list(user_id)
   return list
 end
 
---- public_config(game_type) -> the public parameters of slot, rps or crash
---- from the loaded generation, or nil for any other type.
+--- public_config(game_type) -> the public parameters of a registry game
+--- from the loaded generation (slot, rps, crash; gacha has its own route), or
+--- nil for any other type.
 function M.public_config(game_type)
-  if not PUBLIC_CONFIG[game_type] then return nil end
-  local rules = RULES[game_type]
+  local rules = registry.get(game_type)
+  if not rules or OWN_CONFIG[game_type] then return nil end
   return rules.public(rules.config)
 end
 
 --- gacha_config() -> the gacha odds disclosure of the loaded generation.
 function M.gacha_config()
-  return RULES.gacha.public(RULES.gacha.config)
+  local gacha = registry.get("gacha")
+  return gacha.public(gacha.config)
+end
+
+--- config(game_type) -> the loaded config of a registry game (routes read
+--- bet limits from it), raising for an unknown type.
+function M.config(game_type)
+  return assert(registry.get(game_type), "no game " .. tostring(game_type)).config
+end
+
+--- play(game_type, user_id, fields, opts) -> play (domain/plays.lua): one
+--- play of a registry game whose rules settle at once. fields are the
+--- validated request fields the game's input builder reads; the stake is
+--- input.bet. opts: idempotency_key, action_type (default
+--- "<GAME_TYPE>_PLAY"), record, events (as plays.run). Raises 400 when the
+--- input builder refuses the fields.
+function M.play(game_type, user_id, fields, opts)
+  local game = registry.get(game_type)
+  assert(game and not OWN_PLAY[game_type], "no generic play for " .. tostring(game_type))
+  local input, reason = game.input(game.config, fields)
+  if not input then host.error(400, reason) end
+  opts = opts or {}
+  return plays.run(user_id, {
+    game_type = game_type, bet = input.bet, idempotency_key = opts.idempotency_key,
+    action_type = opts.action_type or game_type:upper() .. "_PLAY", record = opts.record, events = opts.events,
+    draw = function(rng)
+      local outcome = game.play(game.config, rng, input)
+      return outcome, outcome.payout or 0
+    end,
+  })
 end
 
 --- slot_spin(user_id, bet, idempotency_key) -> the slot result of §9.
 function M.slot_spin(user_id, bet, idempotency_key)
-  local slot = RULES.slot
-  local play = plays.run(user_id, {
-    game_type = "slot", bet = bet, action_type = "SLOT_SPIN", idempotency_key = idempotency_key,
-    draw = function(rng)
-      local outcome = slot.play(slot.config, rng, { bet = bet })
-      return outcome, outcome.payout
-    end,
-  })
+  local play = M.play("slot", user_id, { bet_amount = bet },
+    { idempotency_key = idempotency_key, action_type = "SLOT_SPIN" })
   local o = play.outcome
   return plays.with_fairness({
     reels = o.reels, win_amount = play.payout, win_type = o.win_type, is_jackpot = o.is_jackpot,
@@ -88,14 +107,8 @@ end
 
 --- rps_play(user_id, choice, bet, idempotency_key) -> the RPS result of §9.
 function M.rps_play(user_id, choice, bet, idempotency_key)
-  local rps = RULES.rps
-  local play = plays.run(user_id, {
-    game_type = "rps", bet = bet, action_type = "RPS_PLAY", idempotency_key = idempotency_key,
-    draw = function(rng)
-      local outcome = rps.play(rps.config, rng, { bet = bet, choice = choice })
-      return outcome, outcome.payout
-    end,
-  })
+  local play = M.play("rps", user_id, { bet_amount = bet, choice = choice },
+    { idempotency_key = idempotency_key, action_type = "RPS_PLAY" })
   local o = play.outcome
   return plays.with_fairness({
     success = true, player_choice = o.player_choice, computer_choice = o.computer_choice, result = o.result,
@@ -123,13 +136,8 @@ end
 --- §9: one debit of cost_per_pull × pull_count, one nonce, every item added
 --- to the inventory (item values are never credited).
 function M.gacha_pull(user_id, pull_count, idempotency_key)
-  local gacha = RULES.gacha
-  local play = plays.run(user_id, {
-    game_type = "gacha", bet = gacha.config.cost_per_pull * pull_count, action_type = "GACHA_PULL",
-    idempotency_key = idempotency_key,
-    draw = function(rng)
-      return gacha.play(gacha.config, rng, { pull_count = pull_count }), 0
-    end,
+  local play = M.play("gacha", user_id, { pull_count = pull_count }, {
+    idempotency_key = idempotency_key, action_type = "GACHA_PULL",
     record = function(p) add_to_inventory(user_id, p.outcome.items) end,
     events = { { kind = "gacha_pull", count = pull_count } },
   })
@@ -150,7 +158,7 @@ end
 --- config lists its rarities; rarities no longer listed last), then name.
 function M.inventory(user_id)
   local rank = {}
-  for i, r in ipairs(RULES.gacha.config.rarities) do rank[r.rarity] = i end
+  for i, r in ipairs(M.config("gacha").rarities) do rank[r.rarity] = i end
   local items = store.query("SELECT item_key, name, rarity, value, quantity, first_acquired_at, last_acquired_at "
     .. "FROM gacha_inventory WHERE user_id = $1", user_id)
   table.sort(items, function(a, b)

@@ -86,6 +86,31 @@ function M.play(config, rng, input)
   return outcome
 end
 
+--- evaluate(round, now_ms) -> "cashed", A | "crashed", crash | nil, m(now):
+--- the §10.2 cash-out rule at now_ms for a round {placed_at (ms), growth_rate,
+--- crash_x100, auto_cashout_x100 (nil: none)}, first match wins: an auto
+--- target A ≤ crash reached → cashed at A; m ≥ crash → crashed; else the
+--- round still runs at m. The round carries its own growth rate, so a
+--- reload never changes a round in flight.
+function M.evaluate(round, now_ms)
+  local m = M.multiplier_x100(round, math.max(0, now_ms - round.placed_at))
+  local a = round.auto_cashout_x100
+  if a and a <= round.crash_x100 and m >= a then return "cashed", a end
+  if m >= round.crash_x100 then return "crashed", round.crash_x100 end
+  return nil, m
+end
+
+--- decided(round, now_ms, grace_ms) -> result, m | nil: the outcomes the
+--- house may settle without the player: an auto target reached, or a crash
+--- more than grace_ms ago (the player had the crash on screen by then).
+function M.decided(round, now_ms, grace_ms)
+  local result, m = M.evaluate(round, now_ms)
+  if result == "cashed" then return result, m end
+  if result == "crashed" and now_ms - (round.placed_at + M.crash_time_ms(round, round.crash_x100)) > grace_ms then
+    return result, m
+  end
+end
+
 --- sample(config, rng) -> return as a multiple of the stake at the reference
 --- target, and the crash point in hundredths (the outcome).
 function M.sample(config, rng)
@@ -109,6 +134,43 @@ function M.exact(config, target_x100)
   local p = M.p_at_least(config, a)
   return rtp.moments { { p, a / 100 }, { 1 - p, 0 } }
 end
+
+-- Crash points have no finite set, so distribution() buckets them by these
+-- cash-out targets (hundredths): the entry for a is P(a ≤ crash < next a),
+-- i.e. the chance that cashing out at a pays and at the next target does not.
+local BUCKETS_X100 = { 100, 101, 110, 125, 150, 200, 300, 500, 1000, 2000, 5000, 10000, 100000 }
+
+--- distribution(config) -> {{payout_multiplier, probability}…}: the crash
+--- point in the buckets above (cut at max_multiplier); probabilities sum to 1.
+function M.distribution(config)
+  local cap = config.max_multiplier * 100
+  local edges = {}
+  for _, a in ipairs(BUCKETS_X100) do
+    if a <= cap then edges[#edges + 1] = a end
+  end
+  local out = {}
+  for i, a in ipairs(edges) do
+    local p = M.p_at_least(config, a) - (edges[i + 1] and M.p_at_least(config, edges[i + 1]) or 0)
+    out[i] = { payout_multiplier = a / 100, probability = p }
+  end
+  return out
+end
+
+--- input(config, {bet_amount, auto_cashout}) -> {bet, auto_cashout_x100} |
+--- nil, reason. auto_cashout is a multiplier (2.5), optional.
+function M.input(config, fields)
+  local bet, err = check.stake(config, fields)
+  if not bet then return nil, err end
+  local auto = fields.auto_cashout
+  if auto == nil then return { bet = bet } end
+  local x100 = type(auto) == "number" and math.floor(auto * 100 + 0.5)
+  if not x100 or x100 < 101 or x100 > config.max_multiplier * 100 then
+    return nil, "auto_cashout must be a multiplier from 1.01 to " .. config.max_multiplier
+  end
+  return { bet = bet, auto_cashout_x100 = x100 }
+end
+
+M.note = "return per round with auto cash-out at 2.00x (the same 1 - house_edge at any target)"
 
 --- self_check([config [, bands]]) -> true | nil, reason (defaults: the shipped
 --- config, config/rtp_bands.lua).

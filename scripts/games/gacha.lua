@@ -90,6 +90,27 @@ function M.exact(config)
   return rtp.moments(dist, M.HIT_THRESHOLD)
 end
 
+--- distribution(config) -> {{rarity, probability}…} in listed order: the
+--- odds of one pull (its payout is always 0: item values are not credited).
+function M.distribution(config)
+  local total = 0
+  for _, r in ipairs(config.rarities) do total = total + r.weight end
+  local out = {}
+  for i, r in ipairs(config.rarities) do out[i] = { rarity = r.rarity, probability = r.weight / total } end
+  return out
+end
+
+--- input(config, {pull_count}) -> {pull_count, bet = cost of the pulls} | nil, reason.
+function M.input(config, fields)
+  local k = fields.pull_count
+  if not check.is_int(k) or k < 1 or k > config.max_pull_count then
+    return nil, "pull_count must be an integer from 1 to " .. config.max_pull_count
+  end
+  return { pull_count = k, bet = config.cost_per_pull * k }
+end
+
+M.note = "display value per token spent (never credited; no band)"
+
 --- self_check([config]) -> true | nil, reason (gacha has no RTP band).
 function M.self_check(config)
   config = config or M.config

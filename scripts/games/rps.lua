@@ -58,14 +58,29 @@ function M.sample(config, rng)
   return outcome.multiplier_x100 / 100, outcome
 end
 
+local function outcomes(config)
+  return { { 1 / 3, config.win_x100 / 100 }, { 1 / 3, config.draw_x100 / 100 }, { 1 / 3, 0 } }
+end
+
 --- exact(config) -> {rtp, hit_frequency, stddev}: win, draw and loss have 1/3 each.
 function M.exact(config)
-  return rtp.moments {
-    { 1 / 3, config.win_x100 / 100 },
-    { 1 / 3, config.draw_x100 / 100 },
-    { 1 / 3, 0 },
-  }
+  return rtp.moments(outcomes(config))
 end
+
+--- distribution(config) -> {{payout_multiplier, probability}…} (any choice).
+function M.distribution(config)
+  return rtp.distribution(outcomes(config))
+end
+
+--- input(config, {bet_amount, choice}) -> {bet, choice} | nil, reason.
+function M.input(config, fields)
+  local bet, err = check.stake(config, fields)
+  if not bet then return nil, err end
+  if not BEATS[fields.choice] then return nil, "choice must be rock, paper or scissors" end
+  return { bet = bet, choice = fields.choice }
+end
+
+M.note = "return per play, any choice"
 
 --- self_check([config [, bands]]) -> true | nil, reason (defaults: the shipped
 --- config, config/rtp_bands.lua).

@@ -72,9 +72,8 @@ function M.sample(config, rng)
   return outcome.multiplier_x100 / 100, outcome
 end
 
---- exact(config) -> {rtp, hit_frequency, stddev}: enumeration of every
---- weighted reel combination (hit = a combination paying more than 0).
-function M.exact(config)
+-- {{p, return in stakes}…} over every weighted reel combination.
+local function outcomes(config)
   local symbols, reels = config.symbols, config.reels
   local totals = {}
   for r = 1, 3 do
@@ -92,8 +91,29 @@ function M.exact(config)
       end
     end
   end
-  return rtp.moments(dist)
+  return dist
 end
+
+--- exact(config) -> {rtp, hit_frequency, stddev}: enumeration of every
+--- weighted reel combination (hit = a combination paying more than 0).
+function M.exact(config)
+  return rtp.moments(outcomes(config))
+end
+
+--- distribution(config) -> {{payout_multiplier, probability}…}: the same
+--- enumeration, one entry per distinct multiplier.
+function M.distribution(config)
+  return rtp.distribution(outcomes(config))
+end
+
+--- input(config, {bet_amount}) -> {bet} | nil, reason.
+function M.input(config, fields)
+  local bet, err = check.stake(config, fields)
+  if not bet then return nil, err end
+  return { bet = bet }
+end
+
+M.note = "return per spin"
 
 --- self_check([config [, bands]]) -> true | nil, reason. Defaults: the shipped
 --- config and config/rtp_bands.lua (bands.slot).

@@ -3,9 +3,10 @@
 Called by the C host (vm.c) with the snapshot of every script file
 ({["routes/system.lua"] = source, …}) and {generation, worker}. It is the only
 Lua that runs with the full standard library: it builds the sandbox every
-other script runs in, loads every route file, runs every game's self-check,
-and returns {routes = {{method, path}…}, dispatch = fn}. Any error fails the
-whole generation, so a reload is all or nothing.
+other script runs in, discovers the games (games/ and fixtures/games/: the
+one registry, host.games), loads every route file, runs every game's
+self-check, and returns {routes = {{method, path}…}, dispatch = fn}. Any
+error fails the whole generation, so a reload is all or nothing.
 
 The sandbox: no io, os.execute, ffi, load, loadstring, dofile, loadfile,
 coroutine or debug; reading or writing an undeclared global raises an error
@@ -176,10 +177,27 @@ end
 local routes = {}
 local operation_ids = {}
 
+-- The registry of games: game_type -> module, and the types in load order.
+local game_modules, game_types, game_files = {}, {}, {}
+
+host.games = {
+  --- list() -> the game types of this generation: games/ sorted, then
+  --- fixtures/games/ sorted (a new list on each call).
+  list = function()
+    local copy = {}
+    for i, t in ipairs(game_types) do copy[i] = t end
+    return copy
+  end,
+  --- get(game_type) -> the game's module (lib/game_check.lua documents its
+  --- interface), or nil when no rules exist for that type.
+  get = function(game_type) return game_modules[game_type] end,
+}
+
 local API_MODULES = {
   json = json, host = host,
   ["host.log"] = host.log, ["host.time"] = host.time, ["host.config"] = host.config,
-  ["host.ws"] = host.ws, ["host.crypto"] = host.crypto, ["host.db"] = host.db, ["host.redis"] = host.redis, ["host.jwt"] = host.jwt, ["host.scripts"] = host.scripts,
+  ["host.ws"] = host.ws, ["host.crypto"] = host.crypto, ["host.db"] = host.db, ["host.redis"] = host.redis,
+  ["host.jwt"] = host.jwt, ["host.scripts"] = host.scripts, ["host.games"] = host.games,
 }
 
 function sandbox_require(name)
@@ -374,19 +392,31 @@ local function sorted_names(prefix)
   return names
 end
 
-for _, prefix in ipairs { "routes/", "tools/", "fixtures/routes/" } do
-  for _, name in ipairs(sorted_names(prefix)) do
-    sandbox_require(name:sub(1, -5):gsub("/", "."))
+local function module_name(file) return (file:sub(1, -5):gsub("/", ".")) end
+
+-- Games first, so routes can read their configs (bet limits) as they load.
+local game_check = sandbox_require "lib.game_check"
+for _, prefix in ipairs { "games/", "fixtures/games/" } do
+  for _, file in ipairs(sorted_names(prefix)) do
+    local game_type = file:sub(#prefix + 1, -5)
+    if not game_type:find("^[%a][%w_]*$") then error(file .. ": a game's file name must be its game_type", 0) end
+    if game_modules[game_type] then error(file .. ": game '" .. game_type .. "' is defined twice", 0) end
+    local game = sandbox_require(module_name(file))
+    local err = game_check.interface(game, game_type)
+    if err then error(file .. ": " .. err, 0) end
+    game_modules[game_type], game_files[game_type] = game, file
+    game_types[#game_types + 1] = game_type
   end
 end
 
+for _, prefix in ipairs { "routes/", "tools/", "fixtures/routes/" } do
+  for _, file in ipairs(sorted_names(prefix)) do sandbox_require(module_name(file)) end
+end
+
 -- Game self-checks (RTP band, weights, limits): a bad paytable fails here.
-for _, name in ipairs(sorted_names("games/")) do
-  local game = sandbox_require(name:sub(1, -5):gsub("/", "."))
-  if type(game) == "table" and type(game.self_check) == "function" then
-    local ok, err = game.self_check()
-    if ok == false or ok == nil and err then error(name .. ": self-check failed: " .. tostring(err), 0) end
-  end
+for _, game_type in ipairs(game_types) do
+  local ok, err = game_modules[game_type].self_check()
+  if not ok then error(game_files[game_type] .. ": self-check failed: " .. tostring(err), 0) end
 end
 
 for _, r in ipairs(routes) do

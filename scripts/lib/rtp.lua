@@ -53,6 +53,24 @@ function M.simulate(game, config, n, source_for, observe)
   }
 end
 
+--- distribution(dist) -> {{payout_multiplier, probability}…}: dist = {{p, x}…}
+--- with equal returns merged, sorted by return, zero-probability entries
+--- dropped (the form of a game's distribution(), CONTRACT.md §13.6).
+function M.distribution(dist)
+  local by_x, xs = {}, {}
+  for i = 1, #dist do
+    local p, x = dist[i][1], dist[i][2]
+    if p > 0 then
+      if not by_x[x] then xs[#xs + 1] = x end
+      by_x[x] = (by_x[x] or 0) + p
+    end
+  end
+  table.sort(xs)
+  local out = {}
+  for i, x in ipairs(xs) do out[i] = { payout_multiplier = x, probability = by_x[x] } end
+  return out
+end
+
 --- round(x, digits) -> x rounded half up to `digits` decimals.
 function M.round(x, digits)
   local scale = 10 ^ digits

@@ -6,11 +6,11 @@
 -- reload with new limits changes validation (422) with the paytable. Every
 -- play honours Idempotency-Key; the key is also copied to the ledger rows.
 local host = require "host"
+local registry = require "host.games"
 local games = require "domain.games"
 local idempotency = require "domain.idempotency"
 
 local TAGS = { "Games" }
-local RULES = games.RULES
 
 -- bet_amount|betAmount within the game's configured limits.
 local function bet_field(config)
@@ -30,7 +30,7 @@ host.route {
   method = "POST", path = "/api/games/slot/spin", auth = "user",
   tags = TAGS, summary = "Spin the slot machine", operation_id = "games_slot_spin",
   body = {
-    bet_field(RULES.slot.config),
+    bet_field(games.config("slot")),
     { name = "lines", type = "integer", nullable = true, description = "accepted and ignored" },
   },
   handler = idempotency.wrap(function(req)
@@ -42,8 +42,8 @@ host.route {
   method = "POST", path = "/api/games/rps/play", auth = "user",
   tags = TAGS, summary = "Play rock, paper, scissors", operation_id = "games_rps_play_v1",
   body = {
-    { name = "choice", type = "string", required = true, enum = RULES.rps.CHOICES },
-    bet_field(RULES.rps.config),
+    { name = "choice", type = "string", required = true, enum = registry.get("rps").CHOICES },
+    bet_field(games.config("rps")),
   },
   handler = idempotency.wrap(function(req)
     return games.rps_play(req.user.id, req.body.choice, req.body.bet_amount, idempotency.key(req))
@@ -56,7 +56,7 @@ host.route {
   body = {
     { name = "gacha_id", type = "string", nullable = true, aliases = { "gachaId" },
       description = "accepted and ignored: only the default banner exists" },
-    { name = "pull_count", type = "integer", default = 1, ge = 1, le = RULES.gacha.config.max_pull_count,
+    { name = "pull_count", type = "integer", default = 1, ge = 1, le = games.config("gacha").max_pull_count,
       aliases = { "pullCount" } },
     { name = "use_premium_currency", type = "boolean", nullable = true, aliases = { "usePremiumCurrency" },
       description = "accepted and ignored: pulls always cost tokens" },

@@ -1,7 +1,7 @@
 --[[ games.lua - the command-line tools `cchost rtp` and `cchost verify`.
 
 `cchost rtp [--plays N] [--seed S] [--game G]` prints, for each game of this
-scripts generation, the exact RTP, hit frequency and standard deviation per
+scripts generation (the registry, host.games), the exact RTP, hit frequency and standard deviation per
 play (scripts/games/*.lua exact()), then a simulation of N plays (default
 10^6) with their 95 % confidence interval. The simulation draws from the real
 provably-fair stream: server seed S (default "cchost-rtp"), client seed
@@ -18,18 +18,10 @@ row); B, the choice, K and the auto cash-out target X come from the play too.
 
 local host = require "host"
 local crypto = require "host.crypto"
+local registry = require "host.games"
 local json = require "json"
 local fair = require "lib.fair"
 local rtp = require "lib.rtp"
-
-local GAMES = { "slot", "rps", "gacha", "crash" }
-
-local NOTES = {
-  slot = "return per spin",
-  rps = "return per play, any choice",
-  gacha = "display value per token spent (never credited; no band)",
-  crash = "return per round with auto cash-out at 2.00x (the same 1 - house_edge at any target)",
-}
 
 -- {"--name", "value", "--flag=value"} -> {name = value}; nil, message on a stray word.
 local function parse(args)
@@ -60,7 +52,8 @@ local function fail(message, usage)
   return 2
 end
 
-local RTP_USAGE = "cchost rtp [--plays N] [--seed S] [--game slot|rps|gacha|crash]"
+local GAME_NAMES = table.concat(registry.list(), "|")
+local RTP_USAGE = "cchost rtp [--plays N] [--seed S] [--game " .. GAME_NAMES .. "]"
 
 host.tool {
   name = "rtp",
@@ -71,9 +64,9 @@ host.tool {
     local ok, plays = pcall(integer, opts.plays or "1000000", "--plays", 1)
     if not ok then return fail(plays, RTP_USAGE) end
     local seed = opts.seed or "cchost-rtp"
-    local names = GAMES
+    local names = registry.list()
     if opts.game then
-      if not NOTES[opts.game] then return fail("unknown game '" .. opts.game .. "'", RTP_USAGE) end
+      if not registry.get(opts.game) then return fail("unknown game '" .. opts.game .. "'", RTP_USAGE) end
       names = { opts.game }
     end
     host.stdout(string.format("seeded simulation: %d plays per game, server seed %q, client seed \"rtp\", nonces 0..%d\n\n",
@@ -81,45 +74,29 @@ host.tool {
     host.stdout(string.format("%-6s %10s %10s %10s %10s %23s  %s\n",
       "game", "exact_rtp", "hit_freq", "stddev", "sim_mean", "95% CI", "statistic"))
     for _, name in ipairs(names) do
-      local game = require("games." .. name)
+      local game = registry.get(name)
       local exact = game.exact(game.config)
       local sim = rtp.simulate(game, game.config, plays, function(nonce)
         return fair.stream(seed, "rtp", nonce)
       end)
       host.stdout(string.format("%-6s %10.6f %10.6f %10.6f %10.6f   [%.6f, %.6f]  %s\n",
-        name, exact.rtp, exact.hit_frequency, exact.stddev, sim.mean, sim.ci_low, sim.ci_high, NOTES[name]))
+        name, exact.rtp, exact.hit_frequency, exact.stddev, sim.mean, sim.ci_low, sim.ci_high, game.note))
     end
     return 0
   end,
 }
 
-local VERIFY_USAGE = "cchost verify --server-seed S --client-seed C --nonce N --game slot|rps|gacha|crash"
+local VERIFY_USAGE = "cchost verify --server-seed S --client-seed C --nonce N --game " .. GAME_NAMES
   .. " [--bet B] [--choice rock|paper|scissors] [--pulls K] [--auto X]"
 
-local CHOICES = { rock = true, paper = true, scissors = true }
-
--- The stake: --bet, else the game's min_bet.
-local function bet(opts, config) return integer(opts.bet or config.min_bet, "--bet", 1) end
-
--- The play input of each game from the options.
-local INPUTS = {
-  slot = function(opts, config) return { bet = bet(opts, config) } end,
-  rps = function(opts, config)
-    if not CHOICES[opts.choice] then error("--choice must be rock, paper or scissors", 0) end
-    return { bet = bet(opts, config), choice = opts.choice }
-  end,
-  gacha = function(opts, config)
-    local k = integer(opts.pulls or 1, "--pulls", 1)
-    if k > config.max_pull_count then error("--pulls must be at most " .. config.max_pull_count, 0) end
-    return { pull_count = k }
-  end,
-  crash = function(opts, config)
-    if not opts.auto then return { bet = bet(opts, config) } end
-    local auto = tonumber(opts.auto)
-    if not auto then error("--auto must be a multiplier such as 2.5", 0) end
-    return { bet = bet(opts, config), auto_cashout_x100 = math.floor(auto * 100 + 0.5) }
-  end,
-}
+-- The fields a game's input builder reads, from the options (the stake
+-- defaults to the game's min_bet).
+local function fields(opts, config)
+  return {
+    bet_amount = tonumber(opts.bet) or config.min_bet, choice = opts.choice,
+    pull_count = tonumber(opts.pulls) or 1, auto_cashout = opts.auto and (tonumber(opts.auto) or false),
+  }
+end
 
 host.tool {
   name = "verify",
@@ -131,12 +108,12 @@ host.tool {
     if not (server_seed and client_seed and opts.nonce and game_name) then
       return fail("--server-seed, --client-seed, --nonce and --game are required", VERIFY_USAGE)
     end
-    if not INPUTS[game_name] then return fail("unknown game '" .. game_name .. "'", VERIFY_USAGE) end
-    local game = require("games." .. game_name)
+    local game = registry.get(game_name)
+    if not game then return fail("unknown game '" .. game_name .. "'", VERIFY_USAGE) end
     local ok, nonce = pcall(integer, opts.nonce, "--nonce", 0)
     if not ok then return fail(nonce, VERIFY_USAGE) end
-    local valid, input = pcall(INPUTS[game_name], opts, game.config)
-    if not valid then return fail(input, VERIFY_USAGE) end
+    local input, reason = game.input(game.config, fields(opts, game.config))
+    if not input then return fail(reason, VERIFY_USAGE) end
     local outcome = game.play(game.config, fair.stream(server_seed, client_seed, nonce), input)
     host.stdout(json.encode {
       game = game_name,

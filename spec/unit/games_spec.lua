@@ -487,3 +487,74 @@ describe("crash", function()
     }, crash.public(config))
   end)
 end)
+
+describe("crash cash-out rule", function()
+  local config = crash.config
+  -- A round placed at t = 1000 ms crashing at 2.00× (reached at t = 1000 + 11553 ms).
+  local function round(auto) return { placed_at = 1000, growth_rate = config.growth_rate, crash_x100 = 200,
+                                      auto_cashout_x100 = auto } end
+  local crash_at = 1000 + crash.crash_time_ms(config, 200)
+
+  it("runs, then cashes at an auto target below the crash, else crashes", function()
+    assert.same({ nil, 100 }, { crash.evaluate(round(), 1000) })
+    assert.same({ nil, 199 }, { crash.evaluate(round(), crash_at - 1) })
+    assert.same({ "crashed", 200 }, { crash.evaluate(round(), crash_at) })
+    local at150 = 1000 + crash.crash_time_ms(config, 150)
+    assert.same({ nil, 149 }, { crash.evaluate(round(150), at150 - 1) })
+    assert.same({ "cashed", 150 }, { crash.evaluate(round(150), at150) })
+    assert.same({ "cashed", 150 }, { crash.evaluate(round(150), crash_at + 5000) })
+    -- A target above the crash point never cashes.
+    assert.same({ "crashed", 200 }, { crash.evaluate(round(250), crash_at) })
+  end)
+
+  it("lets the house settle a cash-out at once, a crash only after the grace", function()
+    assert.same({ "cashed", 150 }, { crash.decided(round(150), crash_at, 2000) })
+    assert.is_nil(crash.decided(round(), crash_at + 2000, 2000))
+    assert.same({ "crashed", 200 }, { crash.decided(round(), crash_at + 2001, 2000) })
+    assert.is_nil(crash.decided(round(), crash_at - 1, 0))
+  end)
+end)
+
+describe("the game interface", function()
+  local check = require "lib.game_check"
+  local GAMES = { slot = slot, rps = rps, gacha = gacha, crash = crash }
+
+  it("is complete in every shipped game", function()
+    for name, game in pairs(GAMES) do assert.is_nil(check.interface(game, name)) end
+    assert.equal("game x lacks distribution (function), note (string)",
+      check.interface({ config = {}, input = print, play = print, exact = print, sample = print,
+                        self_check = print, public = print }, "x"))
+  end)
+
+  it("gives exact distributions that sum to 1 and agree with exact()", function()
+    for name, game in pairs { slot = slot, rps = rps } do
+      local dist, total, mean = game.distribution(game.config), 0, 0
+      for i, e in ipairs(dist) do
+        if i > 1 then assert.is_true(e.payout_multiplier > dist[i - 1].payout_multiplier, name) end
+        total, mean = total + e.probability, mean + e.probability * e.payout_multiplier
+      end
+      assert.is_true(math.abs(total - 1) < 1e-12, name)
+      assert.is_true(math.abs(mean - game.exact(game.config).rtp) < 1e-12, name)
+    end
+    local buckets, total = crash.distribution(crash.config), 0
+    for _, e in ipairs(buckets) do total = total + e.probability end
+    assert.is_true(math.abs(total - 1) < 1e-12)
+    assert.same({ 1, 0.019802 }, { buckets[1].payout_multiplier, math.floor(buckets[1].probability * 1e6 + 0.5) / 1e6 })
+    local odds = gacha.distribution(gacha.config)
+    assert.same({ "common", 0.6 }, { odds[1].rarity, odds[1].probability })
+    assert.same({ "legendary", 0.01 }, { odds[4].rarity, odds[4].probability })
+  end)
+
+  it("builds play inputs and refuses what the rules cannot play", function()
+    assert.same({ bet = 10 }, slot.input(slot.config, { bet_amount = 10 }))
+    assert.is_nil(slot.input(slot.config, { bet_amount = 1001 }))
+    assert.is_nil(slot.input(slot.config, { bet_amount = 10.5 }))
+    assert.same({ bet = 20, choice = "rock" }, rps.input(rps.config, { bet_amount = 20, choice = "rock" }))
+    assert.is_nil(rps.input(rps.config, { bet_amount = 20, choice = "lizard" }))
+    assert.same({ pull_count = 10, bet = 3000 }, gacha.input(gacha.config, { pull_count = 10 }))
+    assert.is_nil(gacha.input(gacha.config, { pull_count = 11 }))
+    assert.same({ bet = 10, auto_cashout_x100 = 250 }, crash.input(crash.config, { bet_amount = 10, auto_cashout = 2.5 }))
+    assert.same({ bet = 10 }, crash.input(crash.config, { bet_amount = 10 }))
+    assert.is_nil(crash.input(crash.config, { bet_amount = 10, auto_cashout = 1.0 }))
+  end)
+end)

@@ -6,6 +6,7 @@
 local host = require "host"
 local store = require "lib.store"
 local auth = require "domain.auth"
+local accounts = require "domain.accounts"
 local events_log = require "domain.events_log"
 
 local M = {}
@@ -29,7 +30,7 @@ function M.ensure(f)
       events_log.audit(nil, "user.update", "user", existing.id, { is_admin = true, by = "shell" }, nil)
       return existing, existing.is_admin and "exists" or "promoted"
     end
-    local created = auth.create_user {
+    local created = accounts.create_user {
       site_id = f.site_id, nickname = f.nickname, phone_number = f.phone_number,
       password = f.password, is_admin = true,
     }

@@ -50,11 +50,10 @@ entries are neither trusted nor written: the state comes from PostgreSQL.
 ]]
 local host = require "host"
 local json = require "json"
-local db = require "host.db"
 local redis = require "host.redis"
+local errors = require "lib.errors"
 local store = require "lib.store"
 local text = require "lib.text"
-local wallet = require "domain.wallet"
 local events_log = require "domain.events_log"
 
 local crypto, config = host.crypto, host.config
@@ -65,17 +64,6 @@ local M = {}
 local CACHE_TTL_S = 120
 local TOUCH_INTERVAL_S = 60 -- sessions.last_used_at is written at most this often
 
-M.TOKEN_INVALID = "토큰이 유효하지 않습니다"
-M.TOKEN_REVOKED = "토큰이 취소되었습니다"
-M.DEACTIVATED = "계정이 비활성화되었습니다"
-M.SESSION_GONE = "세션이 만료되었거나 로그아웃되었습니다"
-
-local BEARER = { ["WWW-Authenticate"] = "Bearer" }
-
---- unauthorized(detail): raises 401 with WWW-Authenticate: Bearer.
-function M.unauthorized(detail)
-  host.error(401, detail, BEARER)
-end
 
 ----------------------------------------------------------------- ranks (§6)
 
@@ -138,41 +126,6 @@ end
 local USER_COLUMNS = "u.id, u.site_id, u.nickname, u.phone_number, u.invite_code, u.vip_tier, u.is_admin, "
   .. "u.is_active, u.banned_until, u.ban_reason, u.risk_profile, u.segment, u.created_at, u.updated_at, "
   .. "u.last_login, extract(epoch FROM u.banned_until)::float8 AS banned_until_epoch"
-
-local UNIQUE_MESSAGES = {
-  users_site_id_key = "이미 존재하는 사이트 아이디입니다",
-  users_nickname_key = "이미 존재하는 닉네임입니다",
-  users_phone_number_key = "이미 등록된 전화번호입니다",
-}
-M.UNIQUE_MESSAGES = UNIQUE_MESSAGES
-
---- create_user(fields) -> users row. Must run inside a db.tx. fields:
---- site_id, nickname, phone_number, password or password_hash, invite_code?,
---- is_admin? (false), vip_tier? ("STANDARD"). Inserts the user, the wallet
---- with the INITIAL_* balances, user_actions SIGNUP and outbox user.signup.
---- A taken site_id / nickname / phone raises 400 with the §4.5 text.
-function M.create_user(f)
-  local hash = f.password_hash or M.hash_password(f.password)
-  local rows, err, sqlstate = db.query(
-    "INSERT INTO users (site_id, nickname, phone_number, password_hash, invite_code, is_admin, vip_tier) "
-      .. "VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
-    f.site_id, f.nickname, f.phone_number, hash, f.invite_code, f.is_admin == true, f.vip_tier or "STANDARD")
-  if not rows and sqlstate == "23505" then
-    for constraint, message in pairs(UNIQUE_MESSAGES) do
-      if tostring(err):find(constraint, 1, true) then host.error(400, message) end
-    end
-  end
-  store.check(rows, err, sqlstate)
-  local id = rows[1].id
-  wallet.create(id, {
-    tokens = config.get("INITIAL_TOKENS"), gold = config.get("INITIAL_GOLD"),
-    gems = config.get("INITIAL_GEMS"), exp = config.get("INITIAL_EXP"),
-  })
-  require("domain.fairness").ensure(id) -- the seed pair exists from signup on (§8)
-  events_log.action(id, "SIGNUP", { site_id = f.site_id, invite_code = f.invite_code })
-  events_log.outbox("user_actions", "user.signup", { user_id = id, site_id = f.site_id, nickname = f.nickname })
-  return M.load_user(id)
-end
 
 --- load_user(user_id [, for_update]) -> users row (with password_hash) | nil.
 function M.load_user(user_id, for_update)
@@ -300,10 +253,10 @@ end
 --- or raises the 403s of §4.4 (no header; other scheme or empty credentials).
 function M.bearer(req)
   local h = req.headers.authorization
-  if h == nil or h:find("^%s*$") then host.error(403, "Not authenticated") end
+  if h == nil or h:find("^%s*$") then errors.raise("NOT_AUTHENTICATED") end
   local scheme, cred = h:match("^%s*(%S+)%s*(.-)%s*$")
   if not scheme or scheme:lower() ~= "bearer" or cred == "" then
-    host.error(403, "Invalid authentication credentials")
+    errors.raise("BAD_AUTH_SCHEME")
   end
   return cred
 end
@@ -312,22 +265,22 @@ end
 --- of §4.4 in order on an access token (raising the matching 401).
 function M.check_access_token(token)
   local claims = host.jwt.verify(token)
-  if not claims_complete(claims) then M.unauthorized(M.TOKEN_INVALID) end
+  if not claims_complete(claims) then errors.raise("TOKEN_INVALID") end
   local state = session_state(claims.user_id, claims.jti)
-  if not state then M.unauthorized("User not found") end
+  if not state then errors.raise("TOKEN_USER_GONE") end
   local user = state.user
-  if claims.sub ~= user.site_id then M.unauthorized(M.TOKEN_INVALID) end
-  if M.is_banned(user) then M.unauthorized(M.DEACTIVATED) end
-  if state.dead or state.exp <= host.time.now() then M.unauthorized(M.SESSION_GONE) end
+  if claims.sub ~= user.site_id then errors.raise("TOKEN_INVALID") end
+  if M.is_banned(user) then errors.raise("ACCOUNT_DEACTIVATED") end
+  if state.dead or state.exp <= host.time.now() then errors.raise("SESSION_GONE") end
   return user, state.sid, claims
 end
 
 -- The authenticator of every route whose auth is not "none" (§4.4, §6).
 local function authenticate(req, route)
   local user, sid, claims = M.check_access_token(M.bearer(req))
-  if route.auth == "admin" and not user.is_admin then host.error(403, "Admin access required") end
+  if route.auth == "admin" and not user.is_admin then errors.raise("ADMIN_REQUIRED") end
   if route.auth == "rank" and M.rank_level(user.vip_tier) < M.rank_level(route.rank) then
-    host.error(403, "Insufficient rank: requires " .. tostring(route.rank))
+    errors.raise("RANK_REQUIRED", tostring(route.rank))
   end
   user.banned_until_epoch = nil
   req.user, req.session_id, req.claims = user, sid, claims
@@ -463,7 +416,7 @@ end
 --- family revoked), 401 revoked (reuse: the family is revoked first) or 401
 --- deactivated (banned user).
 function M.refresh_with_token(token)
-  if #token ~= 43 or token:find("[^%w_-]") then M.unauthorized(M.TOKEN_INVALID) end
+  if #token ~= 43 or token:find("[^%w_-]") then errors.raise("TOKEN_INVALID") end
   local outcome, result = store.tx(function()
     local rt = store.one("SELECT t.id, t.session_id, t.user_id, t.rotated_at, t.revoked_at, "
       .. "t.expires_at > now() AS fresh, s.is_active AS session_active FROM refresh_tokens t "
@@ -479,9 +432,9 @@ function M.refresh_with_token(token)
     if M.is_banned(user) then return "banned" end
     return "ok", rotate(rt.session_id, user, rt.id)
   end)
-  if outcome == "invalid" then M.unauthorized(M.TOKEN_INVALID) end
-  if outcome == "reused" then M.unauthorized(M.TOKEN_REVOKED) end
-  if outcome == "banned" then M.unauthorized(M.DEACTIVATED) end
+  if outcome == "invalid" then errors.raise("TOKEN_INVALID") end
+  if outcome == "reused" then errors.raise("TOKEN_REVOKED") end
+  if outcome == "banned" then errors.raise("ACCOUNT_DEACTIVATED") end
   return result
 end
 
@@ -492,7 +445,7 @@ function M.refresh_with_access_token(token)
   return store.tx(function()
     local live = store.one("SELECT id FROM sessions WHERE id = $1 AND access_jti = $2 AND is_active FOR UPDATE",
       sid, claims.jti)
-    if not live then M.unauthorized(M.SESSION_GONE) end
+    if not live then errors.raise("SESSION_GONE") end
     local current = store.one("SELECT id FROM refresh_tokens WHERE session_id = $1 AND rotated_at IS NULL "
       .. "AND revoked_at IS NULL ORDER BY id DESC LIMIT 1 FOR UPDATE", sid)
     return rotate(sid, user, current and current.id)
@@ -555,7 +508,6 @@ end
 
 ------------------------------------------------------- login and lockout (§4.6)
 
-local TOO_MANY = "Too many failed attempts"
 
 local function record_attempt(site_id, user_id, success, reason, ip, ua)
   store.query("INSERT INTO login_attempts (site_id, user_id, success, failure_reason, ip_address, user_agent) "
@@ -594,17 +546,17 @@ function M.login(req, site_id, password, admin_only)
   local retry = M.lockout(site_id, ip)
   if retry then
     record_attempt(site_id, nil, false, "locked_out", ip, ua)
-    host.error(429, TOO_MANY, { ["Retry-After"] = tostring(retry) })
+    errors.raise_with("LOGIN_LOCKED", { ["Retry-After"] = tostring(retry) })
   end
   local user = M.find_user_by_site_id(site_id)
   local ok = M.check_password(user, password)
   if not ok or (admin_only and not user.is_admin) then
     record_attempt(site_id, user and user.id, false, "invalid_credentials", ip, ua)
-    M.unauthorized(admin_only and "Invalid admin credentials" or "Invalid credentials")
+    errors.raise(admin_only and "ADMIN_LOGIN_FAILED" or "LOGIN_FAILED")
   end
   if M.is_banned(user) then
     record_attempt(site_id, user.id, false, "inactive", ip, ua)
-    host.error(403, M.DEACTIVATED)
+    errors.raise("LOGIN_DEACTIVATED")
   end
   return store.tx(function()
     local u = store.one("UPDATE users u SET last_login = now() WHERE id = $1 RETURNING " .. USER_COLUMNS, user.id)

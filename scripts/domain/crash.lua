@@ -36,6 +36,7 @@ refunded.
 ]]
 
 local host = require "host"
+local errors = require "lib.errors"
 local json = require "json"
 local redis = require "host.redis"
 local db = require "host.db"
@@ -50,11 +51,6 @@ local progress = require "domain.progress"
 
 local M = {}
 
-M.CACHE_UNAVAILABLE = "세션 서비스가 준비되지 않았습니다(캐시)"
-M.ALREADY_ACTIVE = "이미 진행 중인 크래시 세션이 있습니다."
-M.CANNOT_CASH_OUT = "캐시아웃을 수행할 수 없습니다."
-M.NO_SESSION = "진행 중인 크래시 세션을 찾을 수 없습니다."
-local INSUFFICIENT = "토큰이 부족합니다"
 
 local ACTIVE_INDEX = "crash:active"
 local SWEEP_LEASE = "crash:sweep:lease"
@@ -136,7 +132,7 @@ local function rcall(...)
   if err then
     if unreachable(err) then
       host.log.warn("crash: redis unavailable", { error = err })
-      host.error(503, M.CACHE_UNAVAILABLE)
+      errors.raise("CRASH_CACHE_UNAVAILABLE")
     end
     error("crash: redis " .. tostring(select(1, ...)) .. ": " .. err, 0)
   end
@@ -416,7 +412,7 @@ end
 --- first (outside the request's transaction).
 function M.bet(user_id, bet, auto_x100, idempotency_key)
   local config = game.config
-  if wallet.balances(user_id).tokens < bet then host.error(400, INSUFFICIENT) end
+  if wallet.balances(user_id).tokens < bet then errors.raise("INSUFFICIENT_TOKENS") end
   local key = session_key(user_id)
 
   local round = {
@@ -425,7 +421,7 @@ function M.bet(user_id, bet, auto_x100, idempotency_key)
     status = "placing",
   }
   if not rcall("SET", key, assert(json.encode(round)), "NX", "PX", PLACING_TTL_MS) then
-    host.error(409, M.ALREADY_ACTIVE)
+    errors.raise("CRASH_ALREADY_ACTIVE")
   end
   local placed_iso = host.time.iso(round.placed_at)
   local crash_time
@@ -476,13 +472,13 @@ function M.cashout(user_id, game_id, idempotency_key)
     local now = to_ms(reply[3], reply[4])
     local result, m = evaluate(s, now)
     local r = settle_claimed(s, result or "cashed", m, now, { idempotency_key = idempotency_key })
-    if not r then host.error(404, M.NO_SESSION) end
+    if not r then errors.raise("CRASH_NO_SESSION") end
     return cashout_response(r)
   elseif reply[1] ~= "none" then
-    host.error(409, M.CANNOT_CASH_OUT)
+    errors.raise("CRASH_CANNOT_CASH_OUT")
   end
   local raw = eval(TAKE_RESULT, { result_key(user_id) }, game_id)
-  if not raw then host.error(404, M.NO_SESSION) end
+  if not raw then errors.raise("CRASH_NO_SESSION") end
   local r = decode_session(raw)
   if r.multiplier_x100 == json.null then r.multiplier_x100 = nil end
   r.balance = wallet.balances(user_id).tokens

@@ -8,11 +8,11 @@
 -- none. Rotation reveals the old seed; revealed pairs are kept so every past
 -- play can be re-derived (lib/fair.lua) and checked against its hash.
 local host = require "host"
+local errors = require "lib.errors"
 local store = require "lib.store"
 
 local M = {}
 
-local ROUND_ACTIVE = "Cannot rotate the server seed while a crash round is active"
 
 local SEED_COLUMNS = "id, user_id, server_seed, server_seed_hash, client_seed, next_nonce, status, created_at"
 
@@ -108,7 +108,7 @@ end
 function M.rotate(user_id)
   return store.tx(function()
     local old = M.current(user_id, true) -- the lock waits for plays in flight
-    if round_active(user_id) then host.error(409, ROUND_ACTIVE) end
+    if round_active(user_id) then errors.raise("SEED_ROUND_ACTIVE") end
     store.query("UPDATE fairness_seeds SET status = 'revealed', revealed_at = now() WHERE id = $1", old.id)
     local new = assert(insert_seed(user_id, old.client_seed))
     return {

@@ -9,6 +9,7 @@
 -- loaded generation (host.games), so a reload with a new paytable applies to
 -- the next play, and a game added to games/ is listed and playable.
 local host = require "host"
+local errors = require "lib.errors"
 local json = require "json"
 local registry = require "host.games"
 local store = require "lib.store"
@@ -52,11 +53,11 @@ function M.list(user_id)
 end
 
 --- public_config(game_type) -> the public parameters of a registry game
---- from the loaded generation (slot, rps, crash; gacha has its own route), or
---- nil for any other type.
+--- from the loaded generation (slot, rps, crash; gacha has its own route);
+--- GAME_NOT_FOUND (404) for any other type.
 function M.public_config(game_type)
   local rules = registry.get(game_type)
-  if not rules or OWN_CONFIG[game_type] then return nil end
+  if not rules or OWN_CONFIG[game_type] then errors.raise("GAME_NOT_FOUND") end
   return rules.public(rules.config)
 end
 
@@ -82,7 +83,7 @@ function M.play(game_type, user_id, fields, opts)
   local game = registry.get(game_type)
   assert(game and not OWN_PLAY[game_type], "no generic play for " .. tostring(game_type))
   local input, reason = game.input(game.config, fields)
-  if not input then host.error(400, reason) end
+  if not input then errors.raise("GAME_INPUT_REFUSED", reason) end
   opts = opts or {}
   return plays.run(user_id, {
     game_type = game_type, bet = input.bet, idempotency_key = opts.idempotency_key,

@@ -7,6 +7,7 @@
 -- it is "in progress" (409); once the first committed, the lock is free and
 -- the stored answer is replayed verbatim with Idempotent-Replayed: true.
 local host = require "host"
+local errors = require "lib.errors"
 local json = require "json"
 local store = require "lib.store"
 
@@ -26,7 +27,7 @@ local function invalid(key)
   end
   if item then
     item.loc, item.input = LOC, require("lib.text").repair(key)
-    host.error(422, { item })
+    errors.validation({ item })
   end
 end
 
@@ -49,13 +50,13 @@ function M.wrap(handler, scope)
     local query = req.raw_query or ""
     return store.tx(function()
       if not store.one("SELECT pg_try_advisory_xact_lock(hashtextextended($1, $2)) AS ok", key, owner).ok then
-        host.error(409, "A request with this Idempotency-Key is in progress")
+        errors.raise("IDEMPOTENCY_IN_PROGRESS")
       end
       local rec = store.one("SELECT method, path, query, request_hash, status_code, response_body, "
         .. "expires_at > now() AS live FROM idempotency_keys WHERE user_id = $1 AND key = $2", owner, key)
       if rec and rec.live then
         if rec.method ~= req.method or rec.path ~= req.path or rec.query ~= query or rec.request_hash ~= hash then
-          host.error(409, "Idempotency-Key was already used for a different request")
+          errors.raise("IDEMPOTENCY_KEY_REUSED")
         end
         return rec.status_code, rec.response_body, { ["Idempotent-Replayed"] = "true" }
       elseif rec then

@@ -7,6 +7,7 @@
 -- lock serialises them and its WHERE re-checks the count). Codes are stored
 -- upper-case and looked up case-insensitively.
 local host = require "host"
+local errors = require "lib.errors"
 local json = require "json"
 local store = require "lib.store"
 local events_log = require "domain.events_log"
@@ -43,10 +44,12 @@ function M.new_code()
   return table.concat(out)
 end
 
---- generate(admin_id, expires_in_days, max_uses, ip) -> InviteCode. 0 days
---- = never expires, 0 uses = unlimited; a colliding code is drawn again.
---- Writes the audit row `invite.generate`.
-function M.generate(admin_id, expires_in_days, max_uses, ip)
+--- generate(user, expires_in_days, max_uses, ip) -> InviteCode. Admins only
+--- (INVITE_ADMIN_ONLY). 0 days = never expires, 0 uses = unlimited; a
+--- colliding code is drawn again. Writes the audit row `invite.generate`.
+function M.generate(user, expires_in_days, max_uses, ip)
+  if not user.is_admin then errors.raise("INVITE_ADMIN_ONLY") end
+  local admin_id = user.id
   return store.tx(function()
     for _ = 1, 10 do
       local row = store.one("INSERT INTO invite_codes (code, max_uses, expires_at, created_by) "
@@ -118,9 +121,9 @@ end
 function M.deactivate(user, code, ip)
   store.tx(function()
     local r = store.one("SELECT id, code, created_by FROM invite_codes WHERE upper(code) = upper($1) FOR UPDATE", code)
-    if not r then host.error(404, "Invite code not found") end
+    if not r then errors.raise("INVITE_NOT_FOUND") end
     if not user.is_admin and r.created_by ~= user.id then
-      host.error(403, "You can only deactivate your own invite codes")
+      errors.raise("INVITE_NOT_OWNER")
     end
     store.query("UPDATE invite_codes SET is_active = false WHERE id = $1", r.id)
     if user.is_admin then

@@ -32,7 +32,7 @@ local M = {}
 ---   events           optional list of extra progress events (play_id added)
 --- play = {id, user_id, game_type, bet, outcome, payout, is_win, balance,
 --- nonce, server_seed_hash, client_seed, fairness_seed_id, created_at}.
---- Raises 400 "토큰이 부족합니다" when the balance is short (nothing written).
+--- Raises INSUFFICIENT_TOKENS (400) when the balance is short (nothing written).
 function M.run(user_id, p)
   assert(p.bet > 0 and p.bet % 1 == 0, "plays.run: bet must be a positive integer")
   return store.tx(function()

@@ -4,9 +4,10 @@
 -- currency (the row lock serialises concurrent changes of one user; the
 -- WHERE refuses to go below zero or above 2^53-1) and a ledger row with the
 -- new balance, so balance == sum(ledger deltas) always holds and the schema's
--- CHECK backs it. A refused change raises host.error(400, …) so the caller's
+-- CHECK backs it. A refused change raises a named error (INSUFFICIENT_TOKENS,
+-- BALANCE_LIMIT, USER_NOT_FOUND, ALREADY_CREDITED) so the caller's
 -- transaction rolls back and nothing is written.
-local host = require "host"
+local errors = require "lib.errors"
 local db = require "host.db"
 local store = require "lib.store"
 
@@ -15,7 +16,6 @@ local M = {}
 M.CURRENCIES = { "tokens", "gold", "gems", "exp" }
 M.MAX = 9007199254740991
 
-local INSUFFICIENT = "토큰이 부족합니다"
 
 --- create(user_id, initial): wallet rows for a new user; each non-zero
 --- initial amount is credited with an `initial_grant` ledger row.
@@ -34,9 +34,9 @@ end
 --- change(user_id, changes, opts) -> balances after, by currency.
 --- changes: { tokens = -10, gold = 5 } (non-zero integers); opts: reason
 --- (required), reference, idempotency_key, actor_id. Must run inside a
---- db.tx. Raises 400 "토큰이 부족합니다" when a balance would go negative and
---- 400 "Balance limit exceeded" above 2^53-1; a repeated (reason, reference)
---- raises 409 "Already credited" (the ledger's uniqueness: nothing twice).
+--- db.tx. Raises INSUFFICIENT_TOKENS (400) when a balance would go negative
+--- and BALANCE_LIMIT above 2^53-1; a repeated (reason, reference) raises
+--- ALREADY_CREDITED (409: the ledger's uniqueness, nothing twice).
 function M.change(user_id, changes, opts)
   assert(opts and opts.reason, "wallet.change needs a reason")
   local after = {}
@@ -52,14 +52,14 @@ function M.change(user_id, changes, opts)
       if not row then
         local exists = store.one("SELECT balance FROM wallet_balances WHERE user_id = $1 AND currency = $2",
           user_id, cur)
-        if not exists then host.error(404, "User not found") end
-        host.error(400, delta < 0 and INSUFFICIENT or "Balance limit exceeded")
+        if not exists then errors.raise("USER_NOT_FOUND") end
+        errors.raise(delta < 0 and "INSUFFICIENT_TOKENS" or "BALANCE_LIMIT")
       end
       local ok, err, sqlstate = db.query(
         "INSERT INTO wallet_ledger (user_id, currency, delta, balance_after, reason, reference, idempotency_key, actor_id) "
           .. "VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         user_id, cur, delta, row.balance, opts.reason, opts.reference, opts.idempotency_key, opts.actor_id)
-      if not ok and sqlstate == "23505" then host.error(409, "Already credited") end
+      if not ok and sqlstate == "23505" then errors.raise("ALREADY_CREDITED") end
       store.check(ok, err, sqlstate)
       after[cur] = row.balance
     end

@@ -232,8 +232,11 @@ local ROUTE_KEYS = {
   method = true, path = true, auth = true, rank = true, body = true, query = true,
   params = true, headers = true, summary = true, description = true, tags = true,
   operation_id = true, response = true, responses = true, handler = true,
-  deprecated = true, enabled = true,
+  deprecated = true, enabled = true, moves_money = true, destructive = true, idempotent = true,
 }
+
+-- "scripts" or "fixtures": where the route files being loaded come from.
+local loading_origin = "scripts"
 
 -- Path parameters declared in the pattern: {name} or {name:int|str}.
 local function path_schema(path, declared)
@@ -248,12 +251,27 @@ end
 --- host.route(decl): declares a route of this generation. Raises (failing the
 --- reload) on any malformed declaration; `enabled = false` leaves it out
 --- (routes switched off by configuration answer 404 and are not documented).
+--- Besides method, path, auth, schemas and handler, a declaration carries
+--- what tools and specs need to call it well, shown in the route table
+--- (host.routes) and the OpenAPI document:
+---   moves_money  true when a 2xx changes balances or the ledger (money
+---                routes refuse every malformed request with a 4xx and
+---                write nothing); false otherwise
+---   idempotent   true when it honours Idempotency-Key (CONTRACT.md §3)
+---   destructive  true when calling it ends the caller's sessions, reloads
+---                the host, or stalls a worker: tools send it only requests
+---                it refuses before its handler runs
+---   example      on every field of params, query and body: a valid value
+---                (path values name rows that exist in a fresh database)
 function host.route(decl)
   if type(decl) ~= "table" then error("host.route expects a table", 2) end
   for k in pairs(decl) do
     if not ROUTE_KEYS[k] then error("host.route: unknown key '" .. tostring(k) .. "'", 2) end
   end
   if decl.enabled == false then return end
+  for _, k in ipairs { "moves_money", "destructive", "idempotent" } do
+    if decl[k] ~= nil and type(decl[k]) ~= "boolean" then error("host.route: " .. k .. " must be a boolean", 2) end
+  end
   local method = type(decl.method) == "string" and decl.method:upper()
   if not METHODS[method] then error("host.route: bad method '" .. tostring(decl.method) .. "'", 2) end
   if type(decl.path) ~= "string" or decl.path:sub(1, 1) ~= "/" then
@@ -277,8 +295,9 @@ function host.route(decl)
   end)
   if not ok then error("host.route " .. method .. " " .. decl.path .. ": " .. tostring(compiled), 2) end
   routes[#routes + 1] = {
-    method = method, path = decl.path, auth = auth, rank = decl.rank,
+    method = method, path = decl.path, auth = auth, rank = decl.rank, origin = loading_origin,
     handler = decl.handler, operation_id = op, schemas = compiled, decl = decl,
+    params = path_schema(decl.path, decl.params),
   }
 end
 
@@ -307,9 +326,39 @@ function host.websocket(decl)
     if decl[k] ~= nil and type(decl[k]) ~= "function" then error("host.websocket: " .. k .. " must be a function", 2) end
   end
   routes[#routes + 1] = {
-    method = "WS", path = decl.path, auth = "none", ws = decl, schemas = {},
+    method = "WS", path = decl.path, auth = "none", ws = decl, schemas = {}, origin = loading_origin, decl = decl,
     operation_id = decl.operation_id or ("ws" .. decl.path:gsub("[^%w]+", "_")),
   }
+end
+
+-- A deep copy of declaration data without functions; lists stay JSON arrays.
+local function plain(v)
+  if type(v) == "function" then return nil end
+  if type(v) ~= "table" then return v end
+  local out = {}
+  for k, x in pairs(v) do out[k] = plain(x) end
+  if #v > 0 then setmetatable(out, json.array_mt) end
+  return out
+end
+
+--- host.routes() -> the loaded generation's route table, in declaration
+--- order: {method ("WS" for a WebSocket route), path, auth, rank, origin
+--- ("scripts" | "fixtures"), operation_id, summary, description, tags,
+--- deprecated, moves_money, idempotent, destructive, params, query, headers,
+--- body} with the field declarations as written (params also when only the
+--- path pattern declares them). Plain data: a new copy on each call.
+function host.routes()
+  local out = json.array()
+  for i, r in ipairs(routes) do
+    local d = r.decl
+    out[i] = plain {
+      method = r.method, path = r.path, auth = r.auth, rank = r.rank, origin = r.origin,
+      operation_id = r.operation_id, summary = d.summary, description = d.description, tags = d.tags,
+      deprecated = d.deprecated, moves_money = d.moves_money, idempotent = d.idempotent,
+      destructive = d.destructive, params = r.params, query = d.query, headers = d.headers, body = d.body,
+    }
+  end
+  return out
 end
 
 local tools = {}
@@ -410,6 +459,7 @@ for _, prefix in ipairs { "games/", "fixtures/games/" } do
 end
 
 for _, prefix in ipairs { "routes/", "tools/", "fixtures/routes/" } do
+  loading_origin = prefix == "fixtures/routes/" and "fixtures" or "scripts"
   for _, file in ipairs(sorted_names(prefix)) do sandbox_require(module_name(file)) end
 end
 

@@ -8,6 +8,7 @@
 -- `sqlstate` themselves through db.query.
 local host = require "host"
 local db = require "host.db"
+local errors = require "lib.errors"
 
 local M = {}
 
@@ -18,11 +19,11 @@ local UNAVAILABLE = { ["08000"] = true, ["08001"] = true, ["08003"] = true, ["08
 local function fail(err, sqlstate)
   if sqlstate == "08007" then
     host.log.warn("database commit outcome unknown", { error = tostring(err) })
-    host.error(503, "Outcome unknown: retry with the same Idempotency-Key")
+    errors.raise("OUTCOME_UNKNOWN")
   end
   if sqlstate == nil or UNAVAILABLE[sqlstate] or err == "pool timeout" then
     host.log.warn("database unavailable", { error = tostring(err) })
-    host.error(503, "Service temporarily unavailable")
+    errors.raise("SERVICE_UNAVAILABLE")
   end
   error("database error " .. tostring(err), 0)
 end
@@ -48,7 +49,7 @@ function M.one(sql, ...)
 end
 
 --- tx(fn, opts) -> fn's results; errors raised in fn pass through unchanged
---- (so host.error inside a transaction is the answer, nothing written).
+--- (so a named error raised inside a transaction is the answer, nothing written).
 function M.tx(fn, opts)
   local results = { db.tx(fn, opts) }
   if results[1] == nil and results[2] ~= nil and type(results[2]) == "string" then fail(results[2], results[3]) end

@@ -4,6 +4,7 @@
 -- domain/crash.lua; this file validates input and shapes answers.
 local host = require "host"
 local json = require "json"
+local errors = require "lib.errors"
 local game = require "games.crash"
 local crash = require "domain.crash"
 local idempotency = require "domain.idempotency"
@@ -34,15 +35,16 @@ local function auto_target_x100(req)
     or { type = "less_than_equal", msg = "Input should be less than or equal to " .. number_text(cap / 100),
          ctx = { le = cap / 100 } }
   item.loc, item.input = { "body", spelling }, v
-  host.error(422, { item })
+  errors.validation({ item })
 end
 
 host.route {
   method = "POST", path = "/api/games/crash/bet", auth = "user", tags = TAGS,
   summary = "Place a crash bet (one active round per user)", operation_id = "games_crash_bet",
+  moves_money = true, idempotent = true,
   body = {
     { name = "bet_amount", type = "integer", required = true, ge = game.config.min_bet, le = game.config.max_bet,
-      aliases = { "betAmount" } },
+      aliases = { "betAmount" }, example = game.config.min_bet },
     { name = AUTO_SPELLINGS[1], type = "number", nullable = true,
       aliases = { AUTO_SPELLINGS[2], AUTO_SPELLINGS[3], AUTO_SPELLINGS[4] },
       description = "Auto cash-out target (1.01 to max_multiplier, rounded to hundredths)" },
@@ -61,7 +63,9 @@ host.route {
 host.route {
   method = "POST", path = "/api/games/crash/cashout", auth = "user", tags = TAGS,
   summary = "Cash out the active crash round", operation_id = "games_crash_cashout",
-  body = { { name = "game_id", type = "string", required = true, aliases = { "gameId" } } },
+  moves_money = true, idempotent = true,
+  body = { { name = "game_id", type = "string", required = true, aliases = { "gameId" },
+             example = "00000000-0000-4000-8000-000000000000" } },
   handler = idempotency.wrap(function(req)
     return crash.cashout(req.user.id, req.body.game_id, idempotency.key(req))
   end),
@@ -70,6 +74,7 @@ host.route {
 host.route {
   method = "GET", path = "/api/games/crash/current", auth = "user", tags = TAGS,
   summary = "The active crash round or its unreported result", operation_id = "games_crash_current",
+  moves_money = false,
   handler = function(req)
     return crash.current(req.user.id)
   end,
@@ -77,7 +82,7 @@ host.route {
 
 host.route {
   method = "GET", path = "/api/games/crash/debug/current", auth = "user", tags = TAGS,
-  summary = "The raw Redis round (debug)", operation_id = "games_crash_debug_current",
+  summary = "The raw Redis round (debug)", operation_id = "games_crash_debug_current", moves_money = false,
   enabled = host.config.get("DEBUG_ROUTES"),
   handler = function(req)
     return crash.debug_current(req.user.id)
@@ -86,11 +91,11 @@ host.route {
 
 host.route {
   method = "GET", path = "/api/admin/crash/sessions", auth = "admin", tags = { "Admin" },
-  summary = "Crash rounds, newest first", operation_id = "admin_crash_sessions",
+  summary = "Crash rounds, newest first", operation_id = "admin_crash_sessions", moves_money = false,
   query = {
-    { name = "user_id", type = "integer", ge = 1 },
-    { name = "status", type = "string", enum = { "active", "cashed", "crashed", "expired" } },
-    { name = "limit", type = "integer", ge = 1, le = 500, default = 50 },
+    { name = "user_id", type = "integer", ge = 1, example = 1 },
+    { name = "status", type = "string", enum = { "active", "cashed", "crashed", "expired" }, example = "active" },
+    { name = "limit", type = "integer", ge = 1, le = 500, default = 50, example = 5 },
   },
   handler = function(req)
     return crash.admin_sessions(req.query)

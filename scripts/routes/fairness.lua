@@ -9,7 +9,7 @@ local TAGS = { "Fairness" }
 host.route {
   method = "GET", path = "/api/fairness", auth = "user",
   tags = TAGS, summary = "The active seed pair: server seed hash, client seed, next nonce",
-  operation_id = "fairness_current",
+  operation_id = "fairness_current", moves_money = false,
   handler = function(req)
     return fairness.view(fairness.current(req.user.id))
   end,
@@ -18,9 +18,10 @@ host.route {
 host.route {
   method = "PUT", path = "/api/fairness/client-seed", auth = "user",
   tags = TAGS, summary = "Set the client seed (the nonce carries on)", operation_id = "fairness_set_client_seed",
+  moves_money = false,
   body = {
     { name = "client_seed", type = "string", required = true, min_length = 1, max_length = 64,
-      pattern = "^[A-Za-z0-9_-]+$" },
+      pattern = "^[A-Za-z0-9_-]+$", example = "my-lucky-seed" },
   },
   handler = function(req)
     return fairness.set_client_seed(req.user.id, req.body.client_seed)
@@ -29,7 +30,7 @@ host.route {
 
 host.route {
   method = "POST", path = "/api/fairness/rotate", auth = "user",
-  tags = TAGS, summary = "Reveal the server seed and start a fresh one", operation_id = "fairness_rotate",
+  tags = TAGS, summary = "Reveal the server seed and start a fresh one", operation_id = "fairness_rotate", moves_money = false,
   handler = function(req)
     return fairness.rotate(req.user.id)
   end,
@@ -38,7 +39,7 @@ host.route {
 host.route {
   method = "GET", path = "/api/fairness/revealed", auth = "user",
   tags = TAGS, summary = "Revealed server seeds, newest first", operation_id = "fairness_revealed",
-  query = { { name = "limit", type = "integer", default = 20, ge = 1, le = 100 } },
+  moves_money = false, query = { { name = "limit", type = "integer", default = 20, ge = 1, le = 100, example = 5 } },
   handler = function(req)
     return { items = fairness.revealed(req.user.id, req.query.limit) }
   end,

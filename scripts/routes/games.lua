@@ -15,12 +15,13 @@ local TAGS = { "Games" }
 -- bet_amount|betAmount within the game's configured limits.
 local function bet_field(config)
   return { name = "bet_amount", type = "integer", required = true, ge = config.min_bet, le = config.max_bet,
-           aliases = { "betAmount" }, description = "tokens staked" }
+           aliases = { "betAmount" }, description = "tokens staked", example = config.min_bet }
 end
 
 host.route {
   method = "GET", path = "/api/games/", auth = "user",
   tags = TAGS, summary = "Active games with the caller's play count and best payout", operation_id = "games_list",
+  moves_money = false,
   handler = function(req)
     return games.list(req.user.id)
   end,
@@ -29,6 +30,7 @@ host.route {
 host.route {
   method = "POST", path = "/api/games/slot/spin", auth = "user",
   tags = TAGS, summary = "Spin the slot machine", operation_id = "games_slot_spin",
+  moves_money = true, idempotent = true,
   body = {
     bet_field(games.config("slot")),
     { name = "lines", type = "integer", nullable = true, description = "accepted and ignored" },
@@ -41,8 +43,9 @@ host.route {
 host.route {
   method = "POST", path = "/api/games/rps/play", auth = "user",
   tags = TAGS, summary = "Play rock, paper, scissors", operation_id = "games_rps_play_v1",
+  moves_money = true, idempotent = true,
   body = {
-    { name = "choice", type = "string", required = true, enum = registry.get("rps").CHOICES },
+    { name = "choice", type = "string", required = true, enum = registry.get("rps").CHOICES, example = "rock" },
     bet_field(games.config("rps")),
   },
   handler = idempotency.wrap(function(req)
@@ -53,11 +56,12 @@ host.route {
 host.route {
   method = "POST", path = "/api/games/gacha/pull", auth = "user",
   tags = TAGS, summary = "Pull the gacha", operation_id = "games_gacha_pull",
+  moves_money = true, idempotent = true,
   body = {
     { name = "gacha_id", type = "string", nullable = true, aliases = { "gachaId" },
       description = "accepted and ignored: only the default banner exists" },
     { name = "pull_count", type = "integer", default = 1, ge = 1, le = games.config("gacha").max_pull_count,
-      aliases = { "pullCount" } },
+      aliases = { "pullCount" }, example = 1 },
     { name = "use_premium_currency", type = "boolean", nullable = true, aliases = { "usePremiumCurrency" },
       description = "accepted and ignored: pulls always cost tokens" },
   },
@@ -68,7 +72,7 @@ host.route {
 
 host.route {
   method = "GET", path = "/api/games/gacha/config", auth = "none",
-  tags = TAGS, summary = "Gacha odds disclosure", operation_id = "games_gacha_config",
+  tags = TAGS, summary = "Gacha odds disclosure", operation_id = "games_gacha_config", moves_money = false,
   handler = function()
     return games.gacha_config()
   end,
@@ -76,7 +80,7 @@ host.route {
 
 host.route {
   method = "GET", path = "/api/games/gacha/inventory", auth = "user",
-  tags = TAGS, summary = "The caller's gacha items", operation_id = "games_gacha_inventory",
+  tags = TAGS, summary = "The caller's gacha items", operation_id = "games_gacha_inventory", moves_money = false,
   handler = function(req)
     return games.inventory(req.user.id)
   end,
@@ -85,9 +89,8 @@ host.route {
 host.route {
   method = "GET", path = "/api/games/{game_type}/config", auth = "none",
   tags = TAGS, summary = "Public parameters of slot, rps or crash", operation_id = "games_config",
+  moves_money = false, params = { { name = "game_type", type = "string", required = true, example = "slot" } },
   handler = function(req)
-    local config = games.public_config(req.params.game_type)
-    if not config then host.error(404, "Not Found") end
-    return config
+    return games.public_config(req.params.game_type)
   end,
 }

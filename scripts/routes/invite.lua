@@ -8,33 +8,33 @@ local TAGS = { "Invite Codes" }
 
 host.route {
   method = "POST", path = "/api/invite/generate", auth = "user", tags = TAGS, operation_id = "invite_generate",
-  summary = "Generate an invite code (admins only)",
+  summary = "Generate an invite code (admins only)", moves_money = false,
   query = {
-    { name = "expires_in_days", type = "integer", default = 30, ge = 0, le = 3650 },
-    { name = "max_uses", type = "integer", default = 1, ge = 0, le = 1000000 },
+    { name = "expires_in_days", type = "integer", default = 30, ge = 0, le = 3650, example = 7 },
+    { name = "max_uses", type = "integer", default = 1, ge = 0, le = 1000000, example = 1 },
   },
   handler = function(req)
-    if not req.user.is_admin then host.error(403, "Only admin users can generate invite codes") end
-    return invite.generate(req.user.id, req.query.expires_in_days, req.query.max_uses, auth.client_ip(req))
+    return invite.generate(req.user, req.query.expires_in_days, req.query.max_uses, auth.client_ip(req))
   end,
 }
 
 host.route {
   method = "POST", path = "/api/invite/validate", auth = "none", tags = TAGS, operation_id = "invite_validate",
-  summary = "Check whether an invite code is usable now",
-  body = { { name = "code", type = "string", required = true, min_length = 1, max_length = 64 } },
+  summary = "Check whether an invite code is usable now", moves_money = false,
+  body = { { name = "code", type = "string", required = true, min_length = 1, max_length = 64, example = "5858" } },
   handler = function(req) return invite.validate(req.body.code) end,
 }
 
 host.route {
   method = "GET", path = "/api/invite/codes", auth = "user", tags = TAGS, operation_id = "invite_list",
-  summary = "Invite codes, newest first (admins: all; others: their own)",
+  summary = "Invite codes, newest first (admins: all; others: their own)", moves_money = false,
   handler = function(req) return invite.list(req.user) end,
 }
 
 host.route {
   method = "PATCH", path = "/api/invite/codes/{code}/deactivate", auth = "user", tags = TAGS,
-  operation_id = "invite_deactivate", summary = "Deactivate an invite code",
+  operation_id = "invite_deactivate", summary = "Deactivate an invite code", moves_money = false,
+  params = { { name = "code", type = "string", required = true, example = "NOPE2345" } },
   handler = function(req)
     invite.deactivate(req.user, req.params.code, auth.client_ip(req))
     return { message = "Invite code deactivated successfully" }
@@ -43,6 +43,6 @@ host.route {
 
 host.route {
   method = "GET", path = "/api/invite/stats", auth = "user", tags = TAGS, operation_id = "invite_stats",
-  summary = "Invite code statistics (admins: global; others: their own)",
+  summary = "Invite code statistics (admins: global; others: their own)", moves_money = false,
   handler = function(req) return invite.stats(req.user) end,
 }

@@ -9,7 +9,7 @@ for _, required in ipairs { "PREMIUM", "VIP" } do
     method = "GET", path = "/api/rbac/" .. required:lower(),
     auth = "rank", rank = required,
     tags = { "RBAC" }, summary = "Reachable with rank " .. required .. " or higher",
-    operation_id = "rbac_" .. required:lower(),
+    operation_id = "rbac_" .. required:lower(), moves_money = false,
     handler = function()
       return { ok = true, required = required }
     end,

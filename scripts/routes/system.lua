@@ -1,13 +1,12 @@
 -- system.lua - service routes: root, API index and health (CONTRACT.md §16).
 local host = require "host"
-local db = require "host.db"
-local redis = require "host.redis"
+local health = require "domain.health"
 
 local VERSION = "1.0.0"
 
 host.route {
   method = "GET", path = "/", tags = { "System" }, summary = "Service banner",
-  operation_id = "root",
+  operation_id = "root", moves_money = false,
   handler = function()
     return { message = "Casino-Club F2P Backend API", version = VERSION, status = "running", docs = "/docs" }
   end,
@@ -15,7 +14,7 @@ host.route {
 
 host.route {
   method = "GET", path = "/api", tags = { "System" }, summary = "API index",
-  operation_id = "api_index",
+  operation_id = "api_index", moves_money = false,
   handler = function()
     return {
       name = "Casino-Club F2P API",
@@ -30,18 +29,13 @@ host.route {
   end,
 }
 
--- Health: 200 "healthy" or 503 "degraded"; `checks` names what is down.
--- The database check waits at most for the pool, the Redis check for one
--- command deadline (REDIS_COMMAND_TIMEOUT_MS), so /health stays quick.
+-- Health: 200 "healthy" or 503 "degraded"; `checks` names what is down
+-- (domain/health.lua).
 host.route {
   method = "GET", path = "/health", tags = { "System" }, summary = "Health and script generation",
-  operation_id = "health",
+  operation_id = "health", moves_money = false,
   handler = function()
-    local checks = {
-      database = db.query("SELECT 1") and "ok" or "error",
-      redis = redis.call("PING") == "PONG" and "ok" or "error",
-    }
-    local healthy = checks.database == "ok" and checks.redis == "ok"
+    local checks, healthy = health.checks()
     return healthy and 200 or 503, {
       status = healthy and "healthy" or "degraded",
       timestamp = host.time.iso(),

@@ -6,7 +6,7 @@ local games = require "domain.games"
 
 host.route {
   method = "GET", path = "/api/users/stats", auth = "user",
-  tags = { "Users" }, summary = "The caller's game statistics", operation_id = "users_stats",
+  tags = { "Users" }, summary = "The caller's game statistics", operation_id = "users_stats", moves_money = false,
   handler = function(req)
     return games.stats(req.user.id)
   end,

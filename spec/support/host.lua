@@ -182,5 +182,23 @@ function Host:log_text()
   return read_file(self.log) or ""
 end
 
+--- The route table a host started with env would load (`cchost routes
+--- --json` under the same settings: the test defaults, then env), decoded.
+function M.routes(env)
+  local settings = {}
+  for k, v in pairs(DEFAULTS) do settings[k] = v end
+  for k, v in pairs(env or {}) do settings[k] = v end
+  local unset, set = {}, {}
+  for k, v in pairs(settings) do
+    if v == false then unset[#unset + 1] = "-u " .. k
+    else set[#set + 1] = k .. "='" .. tostring(v):gsub("'", "'\\''") .. "'" end
+  end
+  local p = assert(io.popen("env " .. table.concat(unset, " ") .. " " .. table.concat(set, " ") .. " "
+    .. BIN .. " routes --json"))
+  local out = p:read("*a")
+  p:close()
+  return assert(require("cjson").decode(out), "cchost routes --json printed no JSON")
+end
+
 M.signal = signal
 return M

@@ -62,15 +62,9 @@ local function outcomes(config)
   return { { 1 / 3, config.win_x100 / 100 }, { 1 / 3, config.draw_x100 / 100 }, { 1 / 3, 0 } }
 end
 
---- exact(config) -> {rtp, hit_frequency, stddev}: win, draw and loss have 1/3 each.
-function M.exact(config)
-  return rtp.moments(outcomes(config))
-end
-
---- distribution(config) -> {{payout_multiplier, probability}…} (any choice).
-function M.distribution(config)
-  return rtp.distribution(outcomes(config))
-end
+--- exact(config) -> {rtp, hit_frequency, stddev}: win, draw and loss have
+--- 1/3 each, whatever the choice; distribution(config) -> the same three.
+M.exact, M.distribution = rtp.from_outcomes(outcomes)
 
 --- input(config, {bet_amount, choice}) -> {bet, choice} | nil, reason.
 function M.input(config, fields)

@@ -95,16 +95,10 @@ local function outcomes(config)
 end
 
 --- exact(config) -> {rtp, hit_frequency, stddev}: enumeration of every
---- weighted reel combination (hit = a combination paying more than 0).
-function M.exact(config)
-  return rtp.moments(outcomes(config))
-end
-
+--- weighted reel combination (hit = a combination paying more than 0);
 --- distribution(config) -> {{payout_multiplier, probability}…}: the same
 --- enumeration, one entry per distinct multiplier.
-function M.distribution(config)
-  return rtp.distribution(outcomes(config))
-end
+M.exact, M.distribution = rtp.from_outcomes(outcomes)
 
 --- input(config, {bet_amount}) -> {bet} | nil, reason.
 function M.input(config, fields)

@@ -235,6 +235,16 @@ local ROUTE_KEYS = {
   deprecated = true, enabled = true, moves_money = true, destructive = true, idempotent = true,
 }
 
+-- True when decl is a table of known keys (raising at the declaring line
+-- otherwise) and not switched off with enabled = false.
+local function declared(decl, keys, what)
+  if type(decl) ~= "table" then error(what .. " expects a table", 3) end
+  for k in pairs(decl) do
+    if not keys[k] then error(what .. ": unknown key '" .. tostring(k) .. "'", 3) end
+  end
+  return decl.enabled ~= false
+end
+
 -- "scripts" or "fixtures": where the route files being loaded come from.
 local loading_origin = "scripts"
 
@@ -264,11 +274,7 @@ end
 ---   example      on every field of params, query and body: a valid value
 ---                (path values name rows that exist in a fresh database)
 function host.route(decl)
-  if type(decl) ~= "table" then error("host.route expects a table", 2) end
-  for k in pairs(decl) do
-    if not ROUTE_KEYS[k] then error("host.route: unknown key '" .. tostring(k) .. "'", 2) end
-  end
-  if decl.enabled == false then return end
+  if not declared(decl, ROUTE_KEYS, "host.route") then return end
   for _, k in ipairs { "moves_money", "destructive", "idempotent" } do
     if decl[k] ~= nil and type(decl[k]) ~= "boolean" then error("host.route: " .. k .. " must be a boolean", 2) end
   end
@@ -314,11 +320,7 @@ local WS_KEYS = {
 --- table, which also has sock:send(message [, binary]) and sock:close(code,
 --- reason).
 function host.websocket(decl)
-  if type(decl) ~= "table" then error("host.websocket expects a table", 2) end
-  for k in pairs(decl) do
-    if not WS_KEYS[k] then error("host.websocket: unknown key '" .. tostring(k) .. "'", 2) end
-  end
-  if decl.enabled == false then return end
+  if not declared(decl, WS_KEYS, "host.websocket") then return end
   if type(decl.path) ~= "string" or decl.path:sub(1, 1) ~= "/" then
     error("host.websocket: path must start with '/'", 2)
   end

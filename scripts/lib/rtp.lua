@@ -71,6 +71,14 @@ function M.distribution(dist)
   return out
 end
 
+--- from_outcomes(outcomes) -> exact, distribution: a game's exact() and
+--- distribution() for a game whose every outcome outcomes(config) lists as
+--- {p, return in stakes} (enumeration or closed form).
+function M.from_outcomes(outcomes)
+  return function(config) return M.moments(outcomes(config)) end,
+    function(config) return M.distribution(outcomes(config)) end
+end
+
 --- round(x, digits) -> x rounded half up to `digits` decimals.
 function M.round(x, digits)
   local scale = 10 ^ digits

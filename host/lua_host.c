@@ -3,7 +3,9 @@
  * now/now_ms read the wall clock (epoch), monotonic_ms the loop's monotonic
  * clock; sleep yields the calling coroutine on a libuv timer. log writes one
  * JSON line carrying the request id of the calling coroutine. config returns
- * a setting typed as declared in config/settings.lua. */
+ * a setting typed as declared in config/settings.lua. current_generation and
+ * scripts_status read what vm.c keeps; reload and tool_exit call what the
+ * process installed (the worker's control channel, the tool runner). */
 #include "lua_host.h"
 
 #include <lauxlib.h>
@@ -17,14 +19,13 @@
 #include "log.h"
 #include "vm.h"
 
-static int generation;
 static int (*reloader)(lua_State *co);
 static void (*tool_exit)(int status);
 
 void lua_host_set_tool_exit(void (*fn)(int status)) { tool_exit = fn; }
 
 /* tool_exit(status): ends a command-line tool run (see tool.c). */
-static int l_tool_exit(lua_State *L) {
+static int lua_host__tool_exit(lua_State *L) {
     if (!tool_exit) return luaL_error(L, "tool_exit outside a tool run");
     tool_exit((int)luaL_checkinteger(L, 1));
     return 0;
@@ -33,7 +34,7 @@ static int l_tool_exit(lua_State *L) {
 /* stdout(text [, to_stderr]): writes text to standard output or error
  * (tool output; in a served worker stdout carries the JSON log, so tools are
  * its only users). */
-static int l_stdout(lua_State *L) {
+static int lua_host__stdout(lua_State *L) {
     size_t len;
     const char *s = luaL_checklstring(L, 1, &len);
     fwrite(s, 1, len, lua_toboolean(L, 2) ? stderr : stdout);
@@ -44,47 +45,31 @@ void lua_host_set_reloader(int (*fn)(lua_State *co)) { reloader = fn; }
 
 /* reload() -> {ok, generation, at_ms, error}: asks the master for a reload of
  * this host's scripts and yields until its outcome is known. */
-static int l_reload(lua_State *L) {
+static int lua_host__reload(lua_State *L) {
     if (!reloader) return luaL_error(L, "reload is only available in a served worker");
     if (reloader(L) < 0) return luaL_error(L, "too many reloads waiting");
     return vm_suspend(L);
 }
-static struct {
-    int ok;
-    double at_ms, loaded_at_ms;
-    char error[1024];
-    int has_error;
-} reload;
 
-void lua_host_set_generation(int gen) { generation = gen; }
-
-void lua_host_set_reload_status(int ok, double at_ms, const char *error, double loaded_at_ms) {
-    reload.ok = ok;
-    reload.at_ms = at_ms;
-    if (loaded_at_ms > 0) reload.loaded_at_ms = loaded_at_ms;
-    reload.has_error = error != NULL;
-    snprintf(reload.error, sizeof reload.error, "%s", error ? error : "");
-}
-
-static double wall_ms(void) {
+static double lua_host__wall_ms(void) {
     struct timeval tv;
     gettimeofday(&tv, NULL);
     return (double)tv.tv_sec * 1000.0 + (double)(tv.tv_usec / 1000);
 }
 
-static int l_now(lua_State *L) {
+static int lua_host__now(lua_State *L) {
     struct timeval tv;
     gettimeofday(&tv, NULL);
     lua_pushnumber(L, (double)tv.tv_sec + (double)tv.tv_usec / 1e6);
     return 1;
 }
 
-static int l_now_ms(lua_State *L) {
-    lua_pushnumber(L, wall_ms());
+static int lua_host__now_ms(lua_State *L) {
+    lua_pushnumber(L, lua_host__wall_ms());
     return 1;
 }
 
-static int l_monotonic_ms(lua_State *L) {
+static int lua_host__monotonic_ms(lua_State *L) {
     lua_pushnumber(L, (double)uv_hrtime() / 1e6);
     return 1;
 }
@@ -94,17 +79,17 @@ typedef struct {
     lua_State *co;
 } sleeper_t;
 
-static void on_sleep_closed(uv_handle_t *h) { free(h->data); }
+static void lua_host__on_sleep_closed(uv_handle_t *h) { free(h->data); }
 
-static void on_sleep(uv_timer_t *t) {
+static void lua_host__on_sleep(uv_timer_t *t) {
     sleeper_t *s = t->data;
     lua_State *co = s->co;
-    uv_close((uv_handle_t *)t, on_sleep_closed);
+    uv_close((uv_handle_t *)t, lua_host__on_sleep_closed);
     vm_resume(co, 0);
 }
 
 /* sleep(seconds): yields; seconds may be fractional, 0 yields one tick. */
-static int l_sleep(lua_State *L) {
+static int lua_host__sleep(lua_State *L) {
     double sec = luaL_checknumber(L, 1);
     luaL_argcheck(L, sec >= 0 && sec < 86400, 1, "must be between 0 and 86400 seconds");
     sleeper_t *s = malloc(sizeof *s);
@@ -112,13 +97,13 @@ static int l_sleep(lua_State *L) {
     s->co = L;
     s->timer.data = s;
     uv_timer_init(vm_loop(), &s->timer);
-    uv_timer_start(&s->timer, on_sleep, (uint64_t)(sec * 1000.0 + 0.5), 0);
+    uv_timer_start(&s->timer, lua_host__on_sleep, (uint64_t)(sec * 1000.0 + 0.5), 0);
     return vm_suspend(L);
 }
 
 /* log(level, message [, fields_json]): fields_json is the JSON text of an
  * object whose members are added to the line (the caller encoded it). */
-static int l_log(lua_State *L) {
+static int lua_host__log(lua_State *L) {
     static const char *levels[] = {"debug", "info", "warn", "error", NULL};
     int level = luaL_checkoption(L, 1, "info", levels);
     if (!log_enabled(level)) return 0;
@@ -136,7 +121,7 @@ static int l_log(lua_State *L) {
     return 0;
 }
 
-static void push_setting(lua_State *L, const config_setting_t *s) {
+static void lua_host__push_setting(lua_State *L, const config_setting_t *s) {
     switch (s->type) {
     case CFG_BOOL: lua_pushboolean(L, s->num != 0); break;
     case CFG_INT:
@@ -148,12 +133,12 @@ static void push_setting(lua_State *L, const config_setting_t *s) {
 
 /* config(name) -> typed value; raises for an undeclared name (a typo in a
  * script should fail its reload, not read nil). */
-static int l_config(lua_State *L) {
+static int lua_host__config(lua_State *L) {
     const char *name = luaL_checkstring(L, 1);
     for (int i = 0; i < config_count(); i++) {
         const config_setting_t *s = config_at(i);
         if (strcmp(s->name, name) == 0) {
-            push_setting(L, s);
+            lua_host__push_setting(L, s);
             return 1;
         }
     }
@@ -168,9 +153,9 @@ typedef struct {
     int nargs;
 } spawn_t;
 
-static void on_spawn_closed(uv_handle_t *h) { free(h->data); }
+static void lua_host__on_spawn_closed(uv_handle_t *h) { free(h->data); }
 
-static void on_spawn(uv_timer_t *t) {
+static void lua_host__on_spawn(uv_timer_t *t) {
     spawn_t *sp = t->data;
     lua_State *L = vm_main_state();
     lua_rawgeti(L, LUA_REGISTRYINDEX, sp->ref);
@@ -178,11 +163,11 @@ static void on_spawn(uv_timer_t *t) {
     lua_remove(L, -(sp->nargs + 2));
     luaL_unref(L, LUA_REGISTRYINDEX, sp->ref);
     int nargs = sp->nargs;
-    uv_close((uv_handle_t *)t, on_spawn_closed);
+    uv_close((uv_handle_t *)t, lua_host__on_spawn_closed);
     vm_spawn(nargs);
 }
 
-static int l_spawn(lua_State *L) {
+static int lua_host__spawn(lua_State *L) {
     luaL_checktype(L, 1, LUA_TFUNCTION);
     int n = lua_gettop(L);
     spawn_t *sp = malloc(sizeof *sp);
@@ -196,21 +181,21 @@ static int l_spawn(lua_State *L) {
     sp->nargs = n - 1;
     sp->timer.data = sp;
     uv_timer_init(vm_loop(), &sp->timer);
-    uv_timer_start(&sp->timer, on_spawn, 0, 0);
+    uv_timer_start(&sp->timer, lua_host__on_spawn, 0, 0);
     return 0;
 }
 
-static int l_current_generation(lua_State *L) {
-    lua_pushinteger(L, generation);
+static int lua_host__current_generation(lua_State *L) {
+    lua_pushinteger(L, vm_generation());
     return 1;
 }
 
-static int l_is_production(lua_State *L) {
+static int lua_host__is_production(lua_State *L) {
     lua_pushboolean(L, config_is_production());
     return 1;
 }
 
-static int l_request_id(lua_State *L) {
+static int lua_host__request_id(lua_State *L) {
     const char *rid = vm_request_id(L);
     if (rid) lua_pushstring(L, rid);
     else lua_pushnil(L);
@@ -218,19 +203,20 @@ static int l_request_id(lua_State *L) {
 }
 
 /* scripts_status() -> {generation, loaded_at_ms, last_reload = {ok, at_ms, error}} */
-static int l_scripts_status(lua_State *L) {
+static int lua_host__scripts_status(lua_State *L) {
+    const vm_reload_status_t *reload = vm_reload_status();
     lua_createtable(L, 0, 3);
-    lua_pushinteger(L, generation);
+    lua_pushinteger(L, vm_generation());
     lua_setfield(L, -2, "generation");
-    lua_pushnumber(L, reload.loaded_at_ms);
+    lua_pushnumber(L, reload->loaded_at_ms);
     lua_setfield(L, -2, "loaded_at_ms");
     lua_createtable(L, 0, 3);
-    lua_pushboolean(L, reload.ok);
+    lua_pushboolean(L, reload->ok);
     lua_setfield(L, -2, "ok");
-    lua_pushnumber(L, reload.at_ms);
+    lua_pushnumber(L, reload->at_ms);
     lua_setfield(L, -2, "at_ms");
-    if (reload.has_error) {
-        lua_pushstring(L, reload.error);
+    if (reload->error) {
+        lua_pushstring(L, reload->error);
         lua_setfield(L, -2, "error");
     }
     lua_setfield(L, -2, "last_reload");
@@ -238,20 +224,20 @@ static int l_scripts_status(lua_State *L) {
 }
 
 int luaopen_cc_host(lua_State *L) {
-    static const luaL_Reg fns[] = {{"now", l_now},
-                                   {"now_ms", l_now_ms},
-                                   {"monotonic_ms", l_monotonic_ms},
-                                   {"sleep", l_sleep},
-                                   {"log", l_log},
-                                   {"config", l_config},
-                                   {"is_production", l_is_production},
-                                   {"request_id", l_request_id},
-                                   {"scripts_status", l_scripts_status},
-                                   {"reload", l_reload},
-                                   {"tool_exit", l_tool_exit},
-                                   {"spawn", l_spawn},
-                                   {"current_generation", l_current_generation},
-                                   {"stdout", l_stdout},
+    static const luaL_Reg fns[] = {{"now", lua_host__now},
+                                   {"now_ms", lua_host__now_ms},
+                                   {"monotonic_ms", lua_host__monotonic_ms},
+                                   {"sleep", lua_host__sleep},
+                                   {"log", lua_host__log},
+                                   {"config", lua_host__config},
+                                   {"is_production", lua_host__is_production},
+                                   {"request_id", lua_host__request_id},
+                                   {"scripts_status", lua_host__scripts_status},
+                                   {"reload", lua_host__reload},
+                                   {"tool_exit", lua_host__tool_exit},
+                                   {"spawn", lua_host__spawn},
+                                   {"current_generation", lua_host__current_generation},
+                                   {"stdout", lua_host__stdout},
                                    {NULL, NULL}};
     lua_newtable(L);
     luaL_register(L, NULL, fns);

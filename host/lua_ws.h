@@ -19,7 +19,8 @@ int lua_ws_init(const ws_options_t *opts);
 
 /* Completes an accepted handshake: co's stack holds 101, the chosen
  * subprotocol ("" for none) and the session table. Answers 400 itself when
- * the client's handshake headers are unusable. */
+ * the client's handshake headers are unusable. A vm_upgrade_fn: the worker
+ * installs it with vm_set_upgrade_handler(). */
 void lua_ws_accept(http_request_t *req, lua_State *co);
 
 /* Closes every local socket with code (1001 when the worker drains). */

@@ -47,8 +47,8 @@
 
 #include "config.h"
 #include "log.h"
-#include "lua_host.h"
 #include "snapshot.h"
+#include "vm.h"
 #include "worker.h"
 
 #define MAX_WORKERS 256
@@ -88,7 +88,7 @@ static int nwaiters;
 
 /* ---- signals: forwarded to the poll loop through a self-pipe ---- */
 
-static void on_signal(int sig) {
+static void master__on_signal(int sig) {
     int saved = errno;
     unsigned char b = (unsigned char)sig;
     ssize_t w = write(sigpipe_fds[1], &b, 1);
@@ -96,7 +96,7 @@ static void on_signal(int sig) {
     errno = saved;
 }
 
-static void write_file(const char *path, const char *text) {
+static void master__write_file(const char *path, const char *text) {
     if (!path || !*path) return;
     char tmp[PATH_MAX];
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
@@ -110,17 +110,17 @@ static void write_file(const char *path, const char *text) {
     rename(tmp, path);
 }
 
-static void write_workers_file(void) {
+static void master__write_workers_file(void) {
     char text[MAX_WORKERS * 12] = "";
     size_t n = 0;
     for (int i = 0; i < nworkers; i++)
         if (slots[i].pid > 0) n += (size_t)snprintf(text + n, sizeof text - n, "%d\n", (int)slots[i].pid);
-    write_file(config_str("WORKERS_FILE"), text);
+    master__write_file(config_str("WORKERS_FILE"), text);
 }
 
 /* Sends one control line to worker i, with descriptor fd attached
  * (SCM_RIGHTS) unless fd < 0. */
-static void send_line(int i, int fd, const char *fmt, va_list ap) {
+static void master__send_line(int i, int fd, const char *fmt, va_list ap) {
     if (slots[i].ctl < 0) return;
     char line[2048], cbuf[CMSG_SPACE(sizeof(int))] = {0};
     int n = worker_ctl_line(line, sizeof line, fmt, ap);
@@ -140,26 +140,26 @@ static void send_line(int i, int fd, const char *fmt, va_list ap) {
         log_warnf("control write to worker %d failed: %s", i, strerror(errno));
 }
 
-static void send_to(int i, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void send_to(int i, const char *fmt, ...) {
+static void master__send_to(int i, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void master__send_to(int i, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
-    send_line(i, -1, fmt, ap);
+    master__send_line(i, -1, fmt, ap);
     va_end(ap);
 }
 
-static void send_fd_to(int i, int fd, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void send_fd_to(int i, int fd, const char *fmt, ...) {
+static void master__send_fd_to(int i, int fd, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void master__send_fd_to(int i, int fd, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
-    send_line(i, fd, fmt, ap);
+    master__send_line(i, fd, fmt, ap);
     va_end(ap);
 }
 
 /* Plans the start of a worker in the empty slot i: at once after a worker
  * that served a while, with backoff after failed starts in a row, so a crash
  * loop neither spins nor stops the host. */
-static void plan_respawn(int i, int failed) {
+static void master__plan_respawn(int i, int failed) {
     slot_t *s = &slots[i];
     s->fails = failed ? s->fails + 1 : 0;
     uint64_t delay = 0;
@@ -172,12 +172,12 @@ static void plan_respawn(int i, int failed) {
     s->respawn_at = worker_now_ms() + delay;
 }
 
-static void spawn(int i) {
+static void master__spawn(int i) {
     int sv[2];
     slots[i].respawn_at = 0;
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
         log_errorf("worker %d: socketpair: %s", i, strerror(errno));
-        plan_respawn(i, 1);
+        master__plan_respawn(i, 1);
         return;
     }
     ticks[i] = worker_now_ms();
@@ -186,7 +186,7 @@ static void spawn(int i) {
         log_errorf("worker %d: fork: %s", i, strerror(errno));
         close(sv[0]);
         close(sv[1]);
-        plan_respawn(i, 1);
+        master__plan_respawn(i, 1);
         return;
     }
     if (pid == 0) {
@@ -212,23 +212,23 @@ static void spawn(int i) {
 
 /* ---- reload ---- */
 
-static int take_snapshot(char *err, size_t errlen) {
+static int master__take_snapshot(char *err, size_t errlen) {
     return snapshot_create(config_str("SCRIPTS_DIR"), config_str("FIXTURE_SCRIPTS"),
                            getenv("CONFIG_DIR") ? getenv("CONFIG_DIR") : "config", err, errlen);
 }
 
-static void finish_reload(int ok) {
+static void master__finish_reload(int ok) {
     uint64_t now = worker_now_ms();
     if (ok) {
         close(snapshot_fd);
         snapshot_fd = pending_fd;
         pending_fd = -1;
         generation = pending_gen;
-        for (int i = 0; i < nworkers; i++) send_to(i, "commit %d %llu", generation, (unsigned long long)now);
+        for (int i = 0; i < nworkers; i++) master__send_to(i, "commit %d %llu", generation, (unsigned long long)now);
         log_infof("reload: generation %d is live", generation);
     } else {
         for (int i = 0; i < nworkers; i++)
-            send_to(i, "abort %d %llu %s", pending_gen, (unsigned long long)now, reload_error);
+            master__send_to(i, "abort %d %llu %s", pending_gen, (unsigned long long)now, reload_error);
         log_errorf("reload of generation %d failed, generation %d keeps serving: %s", pending_gen, generation,
                    reload_error);
         if (pending_fd >= 0) close(pending_fd);
@@ -241,16 +241,16 @@ static void finish_reload(int ok) {
             waiters[kept++] = waiters[w];
             continue;
         }
-        send_to(waiters[w].slot, "reloaded %u %d %d %llu %s", waiters[w].token, ok, generation,
+        master__send_to(waiters[w].slot, "reloaded %u %d %d %llu %s", waiters[w].token, ok, generation,
                 (unsigned long long)now, ok ? "" : reload_error);
     }
     nwaiters = kept;
     /* Later workers inherit the outcome through their forked memory. */
-    lua_host_set_reload_status(ok, (double)now, ok ? NULL : reload_error, ok ? (double)now : 0);
+    vm_set_reload_status(ok, (double)now, ok ? NULL : reload_error, ok ? (double)now : 0);
     pending_gen = 0;
 }
 
-static void start_reload(void) {
+static void master__start_reload(void) {
     if (pending_gen) {
         reload_queued = 1;
         return;
@@ -260,32 +260,32 @@ static void start_reload(void) {
     pending_gen = generation + 1;
     reload_started_ms = worker_now_ms();
     char err[1024];
-    pending_fd = take_snapshot(err, sizeof err);
+    pending_fd = master__take_snapshot(err, sizeof err);
     if (pending_fd < 0) {
         snprintf(reload_error, sizeof reload_error, "%s", err);
-        finish_reload(0);
+        master__finish_reload(0);
         return;
     }
     log_infof("reload: preparing generation %d", pending_gen);
     for (int i = 0; i < nworkers; i++) {
         slots[i].answered = 0;
-        send_fd_to(i, pending_fd, "prepare %d", pending_gen);
+        master__send_fd_to(i, pending_fd, "prepare %d", pending_gen);
     }
 }
 
-static void check_reload_done(void) {
+static void master__check_reload_done(void) {
     if (!pending_gen) return;
     for (int i = 0; i < nworkers; i++)
         if (slots[i].pid > 0 && slots[i].ready && !slots[i].answered) {
             if (worker_now_ms() - reload_started_ms < 60000) return;
             snprintf(reload_error, sizeof reload_error, "worker %d did not answer the reload in time", i);
-            finish_reload(0);
+            master__finish_reload(0);
             return;
         }
-    finish_reload(!reload_error[0]);
+    master__finish_reload(!reload_error[0]);
 }
 
-static void on_line(int i, char *line) {
+static void master__on_line(int i, char *line) {
     int gen;
     unsigned token;
     int off = 0;
@@ -314,12 +314,12 @@ static void on_line(int i, char *line) {
         if (nwaiters < (int)(sizeof waiters / sizeof *waiters))
             waiters[nwaiters++] = (typeof(waiters[0])){.slot = i, .token = token, .queued = pending_gen != 0};
         else
-            send_to(i, "reloaded %u 0 %d 0 too many reloads waiting", token, generation);
-        start_reload();
+            master__send_to(i, "reloaded %u 0 %d 0 too many reloads waiting", token, generation);
+        master__start_reload();
     }
 }
 
-static void read_ctl(int i) {
+static void master__read_ctl(int i) {
     slot_t *s = &slots[i];
     ssize_t n = read(s->ctl, s->buf + s->len, sizeof s->buf - 1 - s->len);
     if (n <= 0) {
@@ -334,7 +334,7 @@ static void read_ctl(int i) {
     char *nl;
     while ((nl = memchr(s->buf, '\n', s->len))) {
         *nl = 0;
-        on_line(i, s->buf);
+        master__on_line(i, s->buf);
         size_t used = (size_t)(nl - s->buf) + 1;
         memmove(s->buf, s->buf + used, s->len - used);
         s->len -= used;
@@ -344,7 +344,7 @@ static void read_ctl(int i) {
 
 /* ---- children ---- */
 
-static void reap(void) {
+static void master__reap(void) {
     int status;
     pid_t pid;
     while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
@@ -358,20 +358,20 @@ static void reap(void) {
             int was_ready = slots[i].ready;
             uint64_t age = worker_now_ms() - slots[i].started_ms;
             slots[i] = (slot_t){.pid = 0, .ctl = -1, .fails = slots[i].fails};
-            write_workers_file();
+            master__write_workers_file();
             if (stopping || initial_failed) break;
             if (!was_ready && !announced) { /* the host never served: a start failure */
                 if (!reload_error[0]) snprintf(reload_error, sizeof reload_error, "worker %d exited while starting", i);
                 initial_failed = 1;
                 break;
             }
-            plan_respawn(i, !was_ready || age < SERVED_LONG_ENOUGH_MS);
+            master__plan_respawn(i, !was_ready || age < SERVED_LONG_ENOUGH_MS);
             break;
         }
     }
 }
 
-static void watchdog(void) {
+static void master__watchdog(void) {
     uint64_t now = worker_now_ms(), limit = (uint64_t)(config_num("WATCHDOG_S") * 1000);
     for (int i = 0; i < nworkers; i++) {
         if (slots[i].pid <= 0) continue;
@@ -387,7 +387,7 @@ static void watchdog(void) {
 
 /* ---- development file watcher: one inotify watch per folder ---- */
 
-static void watch_tree(const char *dir, int depth) {
+static void master__watch_tree(const char *dir, int depth) {
     if (inotify_add_watch(inotify_fd, dir, IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_CREATE | IN_DELETE) < 0)
         return;
     DIR *d = opendir(dir);
@@ -397,19 +397,19 @@ static void watch_tree(const char *dir, int depth) {
         char sub[PATH_MAX];
         struct stat st;
         snprintf(sub, sizeof sub, "%s/%s", dir, e->d_name);
-        if (stat(sub, &st) == 0 && S_ISDIR(st.st_mode) && depth < 16) watch_tree(sub, depth + 1);
+        if (stat(sub, &st) == 0 && S_ISDIR(st.st_mode) && depth < 16) master__watch_tree(sub, depth + 1);
     }
     if (d) closedir(d);
 }
 
-static void rewatch(void) {
+static void master__rewatch(void) {
     close(inotify_fd);
     inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-    watch_tree(config_str("SCRIPTS_DIR"), 0);
-    if (*config_str("FIXTURE_SCRIPTS")) watch_tree(config_str("FIXTURE_SCRIPTS"), 0);
+    master__watch_tree(config_str("SCRIPTS_DIR"), 0);
+    if (*config_str("FIXTURE_SCRIPTS")) master__watch_tree(config_str("FIXTURE_SCRIPTS"), 0);
 }
 
-static void read_inotify(void) {
+static void master__read_inotify(void) {
     char buf[8192] __attribute__((aligned(__alignof__(struct inotify_event))));
     ssize_t n;
     int new_dir = 0;
@@ -420,25 +420,25 @@ static void read_inotify(void) {
             p += sizeof *ev + ev->len;
         }
     }
-    if (new_dir) rewatch();
+    if (new_dir) master__rewatch();
     watch_deadline_ms = worker_now_ms() + (uint64_t)config_num("RELOAD_DEBOUNCE_MS");
 }
 
 /* ---- main loop ---- */
 
 /* Starts the workers of slots whose planned respawn time has come. */
-static void respawn_due(void) {
+static void master__respawn_due(void) {
     uint64_t now = worker_now_ms();
     for (int i = 0; i < nworkers; i++)
         if (slots[i].pid <= 0 && slots[i].respawn_at && now >= slots[i].respawn_at) {
-            spawn(i);
-            write_workers_file();
+            master__spawn(i);
+            master__write_workers_file();
         }
 }
 
 /* The one listening socket (SO_REUSEADDR only: a second host on the same
  * port is an error, not a silent share). Returns the fd or a negative errno. */
-static int listen_on(const char *host, int port_wanted) {
+static int master__listen_on(const char *host, int port_wanted) {
     struct sockaddr_storage ss;
     socklen_t sl;
     memset(&ss, 0, sizeof ss);
@@ -467,7 +467,7 @@ static int listen_on(const char *host, int port_wanted) {
     return fd;
 }
 
-static int live_workers(void) {
+static int master__live_workers(void) {
     int n = 0;
     for (int i = 0; i < nworkers; i++) n += slots[i].pid > 0;
     return n;
@@ -480,7 +480,7 @@ int master_run(void) {
     if (nworkers <= 0) nworkers = 1;
     if (nworkers > MAX_WORKERS) nworkers = MAX_WORKERS;
 
-    listen_fd = listen_on(config_str("HOST"), (int)config_num("PORT"));
+    listen_fd = master__listen_on(config_str("HOST"), (int)config_num("PORT"));
     if (listen_fd < 0) {
         fprintf(stderr, "cchost: cannot listen on %s:%d: %s\n", config_str("HOST"), (int)config_num("PORT"),
                 strerror(-listen_fd));
@@ -494,7 +494,7 @@ int master_run(void) {
 
     char err[1024];
     generation = 1;
-    snapshot_fd = take_snapshot(err, sizeof err);
+    snapshot_fd = master__take_snapshot(err, sizeof err);
     if (snapshot_fd < 0) {
         fprintf(stderr, "cchost: %s\n", err);
         return 1;
@@ -505,7 +505,7 @@ int master_run(void) {
         return 1;
     }
     struct sigaction sa = {0};
-    sa.sa_handler = on_signal;
+    sa.sa_handler = master__on_signal;
     sigemptyset(&sa.sa_mask);
     sa.sa_flags = SA_RESTART;
     sigaction(SIGHUP, &sa, NULL);
@@ -513,12 +513,12 @@ int master_run(void) {
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGCHLD, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
-    lua_host_set_reload_status(1, (double)worker_now_ms(), NULL, (double)worker_now_ms());
+    vm_set_reload_status(1, (double)worker_now_ms(), NULL, (double)worker_now_ms());
 
     for (int i = 0; i < nworkers; i++) slots[i].ctl = -1;
-    for (int i = 0; i < nworkers; i++) spawn(i);
-    write_workers_file();
-    if (config_bool("RELOAD_WATCH")) rewatch();
+    for (int i = 0; i < nworkers; i++) master__spawn(i);
+    master__write_workers_file();
+    if (config_bool("RELOAD_WATCH")) master__rewatch();
 
     uint64_t start = worker_now_ms();
     for (;;) {
@@ -543,16 +543,16 @@ int master_run(void) {
                 unsigned char sig;
                 while (read(sigpipe_fds[0], &sig, 1) == 1) {
                     if (sig == SIGCHLD) {
-                        reap();
+                        master__reap();
                     } else if (sig == SIGHUP) {
-                        if (!stopping) start_reload();
+                        if (!stopping) master__start_reload();
                     } else if (sig == SIGTERM || sig == SIGINT) {
                         if (stopping) { /* second request: stop waiting */
                             for (int i = 0; i < nworkers; i++)
                                 if (slots[i].pid > 0) kill(slots[i].pid, SIGKILL);
                         } else {
                             stopping = 1;
-                            log_infof("stopping: draining %d workers", live_workers());
+                            log_infof("stopping: draining %d workers", master__live_workers());
                             close(listen_fd);
                             listen_fd = -1;
                             for (int i = 0; i < nworkers; i++)
@@ -561,12 +561,12 @@ int master_run(void) {
                     }
                 }
             } else if (map[k] == -2) {
-                read_inotify();
+                master__read_inotify();
             } else {
-                read_ctl(map[k]);
+                master__read_ctl(map[k]);
             }
         }
-        reap();
+        master__reap();
         if (initial_failed) {
             fprintf(stderr, "cchost: cannot start: %s\n", reload_error);
             for (int i = 0; i < nworkers; i++)
@@ -575,14 +575,14 @@ int master_run(void) {
             }
             return 1;
         }
-        if (stopping && live_workers() == 0) break;
+        if (stopping && master__live_workers() == 0) break;
         if (!announced) {
             int ready = 0;
             for (int i = 0; i < nworkers; i++) ready += slots[i].ready;
             if (ready == nworkers) {
                 char text[32];
                 snprintf(text, sizeof text, "%d\n", port);
-                write_file(config_str("READY_FILE"), text);
+                master__write_file(config_str("READY_FILE"), text);
                 log_infof("serving on %s:%d with %d workers (generation %d)", config_str("HOST"), port, nworkers,
                           generation);
                 announced = 1;
@@ -594,13 +594,13 @@ int master_run(void) {
             }
         }
         if (!stopping) {
-            respawn_due();
-            watchdog();
-            check_reload_done();
-            if (!pending_gen && reload_queued) start_reload();
+            master__respawn_due();
+            master__watchdog();
+            master__check_reload_done();
+            if (!pending_gen && reload_queued) master__start_reload();
             if (watch_deadline_ms && worker_now_ms() >= watch_deadline_ms) {
                 watch_deadline_ms = 0;
-                start_reload();
+                master__start_reload();
             }
         }
     }

@@ -431,109 +431,116 @@ static double migrate__ms_since(const struct timespec *t0) {
     return (t1.tv_sec - t0->tv_sec) * 1e3 + (t1.tv_nsec - t0->tv_nsec) / 1e6;
 }
 
-int migrate_apply(const char *conninfo, const char *dir, FILE *out, char *err, size_t errlen) {
+/* How a run holds the migrations lock. */
+typedef enum { MIGRATE__UNLOCKED, MIGRATE__SHARED, MIGRATE__EXCLUSIVE } migrate__mode_t;
+
+/* What every sub-command works on: the folder's files matched to the
+ * database's applied rows, over one connection. */
+typedef struct {
     migrate__set_t set;
-    if (migrate__scan(dir, &set, err, errlen) < 0)
+    PGconn *c;
+    PGresult *rows;
+    migrate__mode_t mode;
+} migrate__run_t;
+
+/* Scans dir, connects, takes the lock in mode (EXCLUSIVE also creates a
+ * missing schema_migrations), reads the applied rows and matches them to the
+ * files. progress (may be NULL) gets the server's notices and the line about
+ * waiting for another run's lock. 0, or -1 with err; either way run holds
+ * what was acquired until migrate__close. */
+static int migrate__open(migrate__run_t *run, const char *conninfo, const char *dir, migrate__mode_t mode,
+                         FILE *progress, char *err, size_t errlen) {
+    *run = (migrate__run_t){.mode = mode};
+    if (migrate__scan(dir, &run->set, err, errlen) < 0 || !(run->c = migrate__connect(conninfo, progress, err, errlen)))
         return -1;
-    PGconn *c = migrate__connect(conninfo, out, err, errlen);
-    PGresult *rows = NULL;
-    int rc = c ? migrate__lock(c, 0, 0, out, err, errlen) : -1;
-    if (rc == 0 && !(rows = migrate__applied(c, 1, err, errlen)))
-        rc = -1;
-    if (rc == 0) {
-        migrate__match(&set, rows);
-        rc = migrate__problems(&set, rows, dir, NULL, err, errlen);
-    }
+    if (mode != MIGRATE__UNLOCKED && migrate__lock(run->c, mode == MIGRATE__SHARED, 0, progress, err, errlen) < 0)
+        return -1;
+    if (!(run->rows = migrate__applied(run->c, mode == MIGRATE__EXCLUSIVE, err, errlen)))
+        return -1;
+    migrate__match(&run->set, run->rows);
+    return 0;
+}
+
+/* Ends a run whose outcome is rc: releases the lock when rc is 0 (after a
+ * failure, closing the connection releases it), then the connection and the
+ * files. Returns rc, or -1 with err when releasing the lock failed. */
+static int migrate__close(migrate__run_t *run, int rc, char *err, size_t errlen) {
+    if (rc == 0 && run->mode != MIGRATE__UNLOCKED)
+        rc = migrate__lock(run->c, run->mode == MIGRATE__SHARED, 1, NULL, err, errlen);
+    PQclear(run->rows);
+    PQfinish(run->c);
+    migrate__free(&run->set);
+    return rc;
+}
+
+int migrate_apply(const char *conninfo, const char *dir, FILE *out, char *err, size_t errlen) {
+    migrate__run_t run;
+    int rc = migrate__open(&run, conninfo, dir, MIGRATE__EXCLUSIVE, out, err, errlen);
+    if (rc == 0)
+        rc = migrate__problems(&run.set, run.rows, dir, NULL, err, errlen);
     int applied = 0;
-    for (size_t i = 0; rc == 0 && i < set.n; i++) {
-        if (set.v[i].state != MIGRATE__PENDING)
+    for (size_t i = 0; rc == 0 && i < run.set.n; i++) {
+        if (run.set.v[i].state != MIGRATE__PENDING)
             continue;
         struct timespec t0;
         clock_gettime(CLOCK_MONOTONIC, &t0);
-        rc = migrate__apply_one(c, &set.v[i], err, errlen);
+        rc = migrate__apply_one(run.c, &run.set.v[i], err, errlen);
         if (rc == 0 && out)
-            fprintf(out, "applied %s (%.0f ms)\n", set.v[i].version, migrate__ms_since(&t0));
+            fprintf(out, "applied %s (%.0f ms)\n", run.set.v[i].version, migrate__ms_since(&t0));
         applied += rc == 0;
     }
     if (rc == 0 && out) {
-        if (set.n)
+        if (run.set.n)
             fprintf(out, "%s: %d applied, database at %s\n", applied ? "migrated" : "up to date", applied,
-                    set.v[set.n - 1].version);
+                    run.set.v[run.set.n - 1].version);
         else
             fprintf(out, "no migrations in %s\n", dir);
     }
-    if (rc == 0)
-        rc = migrate__lock(c, 0, 1, out, err, errlen);
-    PQclear(rows);
-    PQfinish(c); /* also releases the lock after a failure */
-    migrate__free(&set);
-    return rc;
+    return migrate__close(&run, rc, err, errlen);
 }
 
 int migrate_status(const char *conninfo, const char *dir, FILE *out, char *err, size_t errlen) {
-    migrate__set_t set;
-    if (migrate__scan(dir, &set, err, errlen) < 0)
-        return -1;
-    PGconn *c = migrate__connect(conninfo, NULL, err, errlen);
-    PGresult *rows = c ? migrate__applied(c, 0, err, errlen) : NULL;
-    int rc = -1;
-    if (rows) {
-        size_t pending = 0;
-        migrate__match(&set, rows);
-        for (size_t i = 0; i < set.n; i++) {
-            const migrate__file_t *m = &set.v[i];
-            if (m->state == MIGRATE__PENDING) {
-                fprintf(out, "pending  %s\n", m->version);
-                pending++;
-            } else {
-                fprintf(out, "%s  %s  %s\n", m->state == MIGRATE__APPLIED ? "applied" : "changed", m->version,
-                        PQgetvalue(rows, m->row, 2));
-            }
-        }
-        rc = migrate__problems(&set, rows, dir, out, err, errlen);
-        if (rc == 0) {
-            if (pending)
-                fprintf(out, "%zu pending\n", pending);
-            else
-                fprintf(out, "up to date\n");
-            rc = pending ? 1 : 0;
+    migrate__run_t run;
+    int rc = migrate__open(&run, conninfo, dir, MIGRATE__UNLOCKED, NULL, err, errlen);
+    size_t pending = 0;
+    for (size_t i = 0; rc == 0 && i < run.set.n; i++) {
+        const migrate__file_t *m = &run.set.v[i];
+        if (m->state == MIGRATE__PENDING) {
+            fprintf(out, "pending  %s\n", m->version);
+            pending++;
+        } else {
+            fprintf(out, "%s  %s  %s\n", m->state == MIGRATE__APPLIED ? "applied" : "changed", m->version,
+                    PQgetvalue(run.rows, m->row, 2));
         }
     }
-    PQclear(rows);
-    PQfinish(c);
-    migrate__free(&set);
-    return rc;
+    if (rc == 0)
+        rc = migrate__problems(&run.set, run.rows, dir, out, err, errlen);
+    if (rc == 0) {
+        if (pending)
+            fprintf(out, "%zu pending\n", pending);
+        else
+            fprintf(out, "up to date\n");
+        rc = pending ? 1 : 0;
+    }
+    return migrate__close(&run, rc, err, errlen);
 }
 
 int migrate_check(const char *conninfo, const char *dir, char *err, size_t errlen) {
-    migrate__set_t set;
-    if (migrate__scan(dir, &set, err, errlen) < 0)
-        return -1;
-    PGconn *c = migrate__connect(conninfo, NULL, err, errlen);
-    PGresult *rows = NULL;
-    int rc = c ? migrate__lock(c, 1, 0, NULL, err, errlen) : -1;
-    if (rc == 0 && !(rows = migrate__applied(c, 0, err, errlen)))
-        rc = -1;
-    if (rc == 0) {
-        migrate__match(&set, rows);
-        rc = migrate__problems(&set, rows, dir, NULL, err, errlen);
-    }
+    migrate__run_t run;
+    int rc = migrate__open(&run, conninfo, dir, MIGRATE__SHARED, NULL, err, errlen);
+    if (rc == 0)
+        rc = migrate__problems(&run.set, run.rows, dir, NULL, err, errlen);
     size_t pending = 0;
     const char *first = NULL;
-    for (size_t i = 0; rc == 0 && i < set.n; i++)
-        if (set.v[i].state == MIGRATE__PENDING && !pending++)
-            first = set.v[i].version;
+    for (size_t i = 0; rc == 0 && i < run.set.n; i++)
+        if (run.set.v[i].state == MIGRATE__PENDING && !pending++)
+            first = run.set.v[i].version;
     if (pending) {
         migrate__err(err, errlen, "the database lacks %zu migration%s (first: %s): run `cchost migrate`", pending,
                      pending == 1 ? "" : "s", first);
         rc = -1;
     }
-    if (rc == 0)
-        rc = migrate__lock(c, 1, 1, NULL, err, errlen);
-    PQclear(rows);
-    PQfinish(c);
-    migrate__free(&set);
-    return rc;
+    return migrate__close(&run, rc, err, errlen);
 }
 
 static void migrate__usage(FILE *out) {

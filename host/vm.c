@@ -22,13 +22,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "json.h"
 #include "log.h"
-#include "lua_crypto.h"
-#include "lua_db.h"
-#include "lua_redis.h"
-#include "lua_ws.h"
-#include "lua_host.h"
 #include "router.h"
 #include "snapshot.h"
 
@@ -56,11 +50,14 @@ static vm_gen_t *current, *pending;
 static int pool_refs[POOL_MAX];
 static lua_State *pool_cos[POOL_MAX];
 static int pool_len;
+static vm_upgrade_fn upgrade;
+static vm_reload_status_t reload;
+static char reload_error[1024];
 
 uv_loop_t *vm_loop(void) { return loop; }
 int vm_generation(void) { return current ? current->id : 0; }
 
-static void gen_release(vm_gen_t *g) {
+static void vm__gen_release(vm_gen_t *g) {
     if (!g || --g->users > 0) return;
     luaL_unref(L, LUA_REGISTRYINDEX, g->table_ref);
     luaL_unref(L, LUA_REGISTRYINDEX, g->dispatch_ref);
@@ -78,31 +75,31 @@ static struct {
     size_t cap, used;
 } tasks;
 
-static size_t task_slot(lua_State *co, size_t cap) {
+static size_t vm__task_slot(lua_State *co, size_t cap) {
     uintptr_t h = (uintptr_t)co;
     h ^= h >> 17;
     h *= 0x9E3779B97F4A7C15ull;
     return (size_t)(h >> 20) & (cap - 1);
 }
 
-static vm_task_t *task_of(lua_State *co) {
+static vm_task_t *vm__task_of(lua_State *co) {
     if (!tasks.cap) return NULL;
-    for (size_t i = task_slot(co, tasks.cap);; i = (i + 1) & (tasks.cap - 1)) {
+    for (size_t i = vm__task_slot(co, tasks.cap);; i = (i + 1) & (tasks.cap - 1)) {
         if (tasks.keys[i] == co) return tasks.vals[i];
         if (!tasks.keys[i]) return NULL;
     }
 }
 
-static void task_remove(lua_State *co) {
+static void vm__task_remove(lua_State *co) {
     if (!tasks.cap) return;
-    size_t i = task_slot(co, tasks.cap), mask = tasks.cap - 1;
+    size_t i = vm__task_slot(co, tasks.cap), mask = tasks.cap - 1;
     while (tasks.keys[i] != co) {
         if (!tasks.keys[i]) return;
         i = (i + 1) & mask;
     }
     /* Backward-shift deletion keeps probe chains intact without tombstones. */
     for (size_t j = (i + 1) & mask; tasks.keys[j]; j = (j + 1) & mask) {
-        size_t home = task_slot(tasks.keys[j], tasks.cap);
+        size_t home = vm__task_slot(tasks.keys[j], tasks.cap);
         if (((j - home) & mask) >= ((j - i) & mask)) {
             tasks.keys[i] = tasks.keys[j];
             tasks.vals[i] = tasks.vals[j];
@@ -113,9 +110,9 @@ static void task_remove(lua_State *co) {
     tasks.used--;
 }
 
-static void task_bind(lua_State *co, vm_task_t *t) {
+static void vm__task_bind(lua_State *co, vm_task_t *t) {
     if (!t) {
-        task_remove(co);
+        vm__task_remove(co);
         return;
     }
     if ((tasks.used + 1) * 2 > tasks.cap) {
@@ -125,7 +122,7 @@ static void task_bind(lua_State *co, vm_task_t *t) {
         if (!keys || !vals) abort();
         for (size_t i = 0; i < tasks.cap; i++)
             if (tasks.keys[i]) {
-                size_t k = task_slot(tasks.keys[i], cap);
+                size_t k = vm__task_slot(tasks.keys[i], cap);
                 while (keys[k]) k = (k + 1) & (cap - 1);
                 keys[k] = tasks.keys[i];
                 vals[k] = tasks.vals[i];
@@ -136,7 +133,7 @@ static void task_bind(lua_State *co, vm_task_t *t) {
         tasks.vals = vals;
         tasks.cap = cap;
     }
-    size_t i = task_slot(co, tasks.cap);
+    size_t i = vm__task_slot(co, tasks.cap);
     while (tasks.keys[i] && tasks.keys[i] != co) i = (i + 1) & (tasks.cap - 1);
     if (!tasks.keys[i]) tasks.used++;
     tasks.keys[i] = co;
@@ -144,11 +141,11 @@ static void task_bind(lua_State *co, vm_task_t *t) {
 }
 
 const char *vm_request_id(lua_State *co) {
-    vm_task_t *t = task_of(co);
+    vm_task_t *t = vm__task_of(co);
     return t && t->req ? t->req->request_id : NULL;
 }
 
-static lua_State *co_get(int *ref) {
+static lua_State *vm__co_get(int *ref) {
     if (pool_len > 0) {
         pool_len--;
         *ref = pool_refs[pool_len];
@@ -159,8 +156,8 @@ static lua_State *co_get(int *ref) {
     return co;
 }
 
-static void co_put(lua_State *co, int ref, int reusable) {
-    task_bind(co, NULL);
+static void vm__co_put(lua_State *co, int ref, int reusable) {
+    vm__task_bind(co, NULL);
     if (reusable && pool_len < POOL_MAX) {
         lua_settop(co, 0);
         pool_cos[pool_len] = co;
@@ -171,32 +168,35 @@ static void co_put(lua_State *co, int ref, int reusable) {
 }
 
 int vm_suspend(lua_State *co) {
-    if (co == L || !task_of(co)) return luaL_error(co, "attempt to wait outside a request or timer coroutine");
+    if (co == L || !vm__task_of(co)) return luaL_error(co, "attempt to wait outside a request or timer coroutine");
     return lua_yield(co, 0);
 }
 
-static void task_finish(vm_task_t *t, int rc) {
+static void vm__task_finish(vm_task_t *t, int rc) {
     lua_State *co = t->co;
     http_request_t *r = t->req;
+    int upgraded = rc == 0 && lua_tointeger(co, 1) == 101 && lua_istable(co, 3);
     if (!r) { /* a background task: nobody waits for its result */
         if (rc) log_errorf("background task failed: %s", lua_isstring(co, -1) ? lua_tostring(co, -1) : "(no message)");
-    } else if (rc == 0 && lua_tointeger(co, 1) == 101 && lua_istable(co, 3)) {
-        lua_ws_accept(r, co);
-    } else if (rc == 0 && lua_type(co, 1) == LUA_TNUMBER && lua_type(co, 2) == LUA_TSTRING) {
+    } else if (upgraded && upgrade) {
+        upgrade(r, co);
+    } else if (rc == 0 && !upgraded && lua_type(co, 1) == LUA_TNUMBER && lua_type(co, 2) == LUA_TSTRING) {
         size_t blen = 0, hlen = 0;
         const char *body = lua_tolstring(co, 2, &blen);
         const char *hdrs = lua_type(co, 3) == LUA_TSTRING ? lua_tolstring(co, 3, &hlen) : NULL;
         const char *user = lua_type(co, 4) == LUA_TSTRING || lua_type(co, 4) == LUA_TNUMBER ? lua_tostring(co, 4) : NULL;
         http_respond(r, (int)lua_tointeger(co, 1), hdrs, hlen, body, blen, user);
     } else {
-        const char *msg = rc ? lua_tostring(co, -1) : "dispatch returned no status and body";
+        const char *msg = rc         ? lua_tostring(co, -1)
+                          : upgraded ? "dispatch answered 101 but no upgrade handler is installed"
+                                     : "dispatch returned no status and body";
         log_errorf("request %s: %s", r->request_id, msg ? msg : "(error object is not a string)");
         char body[160];
         int n = snprintf(body, sizeof body, "{\"detail\":\"Internal Server Error\",\"request_id\":\"%s\"}", r->request_id);
         http_respond(r, 500, NULL, 0, body, (size_t)n, NULL);
     }
-    co_put(co, t->co_ref, rc == 0);
-    gen_release(t->gen);
+    vm__co_put(co, t->co_ref, rc == 0);
+    vm__gen_release(t->gen);
     free(t);
 }
 
@@ -211,8 +211,8 @@ void vm_spawn(int nargs) {
     }
     t->gen = current;
     current->users++;
-    t->co = co_get(&t->co_ref);
-    task_bind(t->co, t);
+    t->co = vm__co_get(&t->co_ref);
+    vm__task_bind(t->co, t);
     lua_xmove(L, t->co, nargs + 1);
     vm_resume(t->co, nargs);
 }
@@ -255,15 +255,15 @@ int vm_run_tool(const char *name, int argc, char **argv, const char *input, char
 }
 
 void vm_resume(lua_State *co, int nargs) {
-    vm_task_t *t = task_of(co);
+    vm_task_t *t = vm__task_of(co);
     int rc = lua_resume(co, nargs);
     if (rc == LUA_YIELD) return;
-    if (t) task_finish(t, rc);
+    if (t) vm__task_finish(t, rc);
 }
 
 /* Pushes the request as a table: method, path, query, headers, body,
  * params, request_id, remote_addr, head. */
-static int push_request(lua_State *co, http_request_t *r, const router_match_t *m) {
+static int vm__push_request(lua_State *co, http_request_t *r, const router_match_t *m) {
     lua_createtable(co, 0, 16); /* room for what dispatch adds: no rehash */
     lua_pushlstring(co, r->method, r->method_len);
     lua_setfield(co, -2, "method");
@@ -355,14 +355,14 @@ void vm_handle_request(http_request_t *r) {
     t->req = r;
     t->gen = g;
     g->users++;
-    t->co = co_get(&t->co_ref);
-    task_bind(t->co, t);
+    t->co = vm__co_get(&t->co_ref);
+    vm__task_bind(t->co, t);
     lua_rawgeti(t->co, LUA_REGISTRYINDEX, g->dispatch_ref);
     lua_pushinteger(t->co, m.route_id);
-    if (push_request(t->co, r, &m) < 0) {
+    if (vm__push_request(t->co, r, &m) < 0) {
         lua_settop(t->co, 0);
-        co_put(t->co, t->co_ref, 1);
-        gen_release(g);
+        vm__co_put(t->co, t->co_ref, 1);
+        vm__gen_release(g);
         free(t);
         http_respond_detail(r, 404, "Not Found", NULL);
         return;
@@ -370,7 +370,7 @@ void vm_handle_request(http_request_t *r) {
     vm_resume(t->co, 2);
 }
 
-static int traceback(lua_State *l) {
+static int vm__traceback(lua_State *l) {
     const char *msg = lua_tostring(l, 1);
     luaL_traceback(l, l, msg ? msg : "(non-string error)", 1);
     return 1;
@@ -379,7 +379,7 @@ static int traceback(lua_State *l) {
 int vm_prepare(const char *snap, size_t len, int gen, char *err, size_t errlen) {
     vm_abort(pending ? pending->id : 0);
     int top = lua_gettop(L);
-    lua_pushcfunction(L, traceback);
+    lua_pushcfunction(L, vm__traceback);
     /* files table */
     lua_newtable(L);
     size_t pos = 0;
@@ -458,42 +458,41 @@ int vm_commit(int gen) {
     vm_gen_t *old = current;
     current = pending;
     pending = NULL;
-    lua_host_set_generation(gen);
-    gen_release(old);
+    vm__gen_release(old);
     return 0;
 }
 
 void vm_abort(int gen) {
     if (pending && pending->id == gen) {
-        gen_release(pending);
+        vm__gen_release(pending);
         pending = NULL;
     }
 }
 
 void vm_set_reload_status(int ok, double at_ms, const char *error, double loaded_at_ms) {
-    lua_host_set_reload_status(ok, at_ms, error, loaded_at_ms);
+    reload.ok = ok;
+    reload.at_ms = at_ms;
+    if (loaded_at_ms > 0) reload.loaded_at_ms = loaded_at_ms;
+    snprintf(reload_error, sizeof reload_error, "%s", error ? error : "");
+    reload.error = error ? reload_error : NULL;
 }
 
-static void preload(const char *name, lua_CFunction fn) {
-    lua_getglobal(L, "package");
-    lua_getfield(L, -1, "preload");
-    lua_pushcfunction(L, fn);
-    lua_setfield(L, -2, name);
-    lua_pop(L, 2);
-}
+const vm_reload_status_t *vm_reload_status(void) { return &reload; }
 
-int vm_init(uv_loop_t *l, int worker_id, char *err, size_t errlen) {
+void vm_set_upgrade_handler(vm_upgrade_fn fn) { upgrade = fn; }
+
+int vm_init(uv_loop_t *l, int worker_id, const vm_module_t *modules, char *err, size_t errlen) {
     loop = l;
     worker = worker_id;
     L = luaL_newstate();
     if (!L) return snprintf(err, errlen, "cannot create the Lua state"), -1;
     luaL_openlibs(L);
-    preload("cc.json", luaopen_cc_json);
-    preload("cc.crypto", luaopen_cc_crypto);
-    preload("cc.jwt", luaopen_cc_jwt);
-    preload("cc.host", luaopen_cc_host);
-    preload("cc.db", luaopen_cc_db);
-    preload("cc.redis", luaopen_cc_redis);
-    preload("cc.ws", luaopen_cc_ws);
+    lua_getglobal(L, "package");
+    lua_getfield(L, -1, "preload");
+    for (const vm_module_t *m = modules; m && m->name; m++) {
+        lua_pushcfunction(L, m->open);
+        lua_setfield(L, -2, m->name);
+    }
+    lua_pop(L, 2);
     return 0;
 }

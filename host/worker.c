@@ -10,6 +10,10 @@
  *   abort <gen> <at_ms> <error>     drop it and record the failed reload
  *   reloaded <token> <ok> <gen> <at_ms> <error>   the outcome of a reload
  *                                   this worker asked for ("reload <token>")
+ * The services and the first generation come from runtime_start(); the
+ * worker adds what only a serving process has: WebSocket fan-out (lua_ws.c,
+ * installed as the VM's upgrade handler), the reloader host.scripts.reload()
+ * calls, HTTP and the listener.
  * The worker sends "ready" once it serves. SIGTERM drains: the listener
  * closes, idle connections close, in-flight requests finish (up to
  * DRAIN_TIMEOUT_S), then the process exits 0.
@@ -32,15 +36,11 @@
 #include <uv.h>
 
 #include "config.h"
-#include "crypto.h"
 #include "http.h"
 #include "log.h"
-#include "lua_crypto.h"
-#include "lua_db.h"
-#include "pg.h"
-#include "redis.h"
-#include "lua_ws.h"
 #include "lua_host.h"
+#include "lua_ws.h"
+#include "runtime.h"
 #include "snapshot.h"
 #include "vm.h"
 
@@ -72,8 +72,8 @@ int worker_ctl_line(char *line, size_t cap, const char *fmt, va_list ap) {
     return n;
 }
 
-static void ctl_send(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void ctl_send(const char *fmt, ...) {
+static void worker__ctl_send(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void worker__ctl_send(const char *fmt, ...) {
     char line[2048];
     va_list ap;
     va_start(ap, fmt);
@@ -83,17 +83,17 @@ static void ctl_send(const char *fmt, ...) {
     if (n > 0 && write(args->ctl_fd, line, (size_t)n) < 0) log_warnf("control write failed: %s", strerror(errno));
 }
 
-static void on_tick(uv_timer_t *t) {
+static void worker__on_tick(uv_timer_t *t) {
     (void)t;
     *args->tick = worker_now_ms();
 }
 
-static void on_connection(uv_stream_t *server, int status) {
+static void worker__on_connection(uv_stream_t *server, int status) {
     if (status < 0) return;
     http_accept(server);
 }
 
-static void on_drain_check(uv_timer_t *t) {
+static void worker__on_drain_check(uv_timer_t *t) {
     (void)t;
     if ((http_requests_in_flight() == 0 && http_open_connections() == 0) || worker_now_ms() >= drain_deadline) {
         log_infof("worker drained (%d in flight), exiting", http_requests_in_flight());
@@ -102,19 +102,19 @@ static void on_drain_check(uv_timer_t *t) {
     http_drain();
 }
 
-static void start_drain(void) {
+static void worker__start_drain(void) {
     if (draining) return;
     draining = 1;
     drain_deadline = worker_now_ms() + (uint64_t)(config_num("DRAIN_TIMEOUT_S") * 1000);
     uv_close((uv_handle_t *)&listener, NULL);
     http_drain();
     lua_ws_close_all(1001);
-    uv_timer_start(&drain_timer, on_drain_check, 0, 20);
+    uv_timer_start(&drain_timer, worker__on_drain_check, 0, 20);
 }
 
-static void on_signal(uv_signal_t *s, int signum) {
+static void worker__on_signal(uv_signal_t *s, int signum) {
     (void)s;
-    if (signum == SIGTERM) start_drain();
+    if (signum == SIGTERM) worker__start_drain();
     /* SIGINT from a terminal reaches the whole process group: the master
      * turns it into an orderly SIGTERM, so workers ignore it. SIGHUP is the
      * master's to coordinate. */
@@ -132,17 +132,17 @@ typedef struct {
     int rc;
 } prepare_job_t;
 
-static void prepare_read(uv_work_t *w) {
+static void worker__prepare_read(uv_work_t *w) {
     prepare_job_t *j = w->data;
     j->rc = snapshot_load(j->fd, &j->buf, &j->len, j->err, sizeof j->err);
 }
 
-static void prepare_done(uv_work_t *w, int status) {
+static void worker__prepare_done(uv_work_t *w, int status) {
     prepare_job_t *j = w->data;
     (void)status;
     if (j->rc == 0) j->rc = vm_prepare(j->buf, j->len, j->gen, j->err, sizeof j->err);
-    if (j->rc == 0) ctl_send("prepared %d", j->gen);
-    else ctl_send("failed %d %s", j->gen, j->err);
+    if (j->rc == 0) worker__ctl_send("prepared %d", j->gen);
+    else worker__ctl_send("failed %d %s", j->gen, j->err);
     close(j->fd);
     free(j->buf);
     free(j);
@@ -157,15 +157,15 @@ static int nreload_waiters;
 static unsigned reload_token;
 
 /* The reloader lua_host.c calls for host.scripts.reload(). */
-static int request_reload(lua_State *co) {
+static int worker__request_reload(lua_State *co) {
     if (nreload_waiters == (int)(sizeof reload_waiters / sizeof *reload_waiters)) return -1;
     reload_waiters[nreload_waiters].token = ++reload_token;
     reload_waiters[nreload_waiters++].co = co;
-    ctl_send("reload %u", reload_token);
+    worker__ctl_send("reload %u", reload_token);
     return 0;
 }
 
-static void reload_answered(unsigned token, int ok, int gen, double at, const char *error) {
+static void worker__reload_answered(unsigned token, int ok, int gen, double at, const char *error) {
     for (int i = 0; i < nreload_waiters; i++) {
         if (reload_waiters[i].token != token) continue;
         lua_State *co = reload_waiters[i].co;
@@ -186,14 +186,14 @@ static void reload_answered(unsigned token, int ok, int gen, double at, const ch
     }
 }
 
-static void handle_ctl_line(char *line) {
+static void worker__handle_ctl_line(char *line) {
     int gen = 0, off = 0, ok = 0;
     unsigned token = 0;
     double at = 0;
     if (sscanf(line, "prepare %d", &gen) == 1) {
         prepare_job_t *j = calloc(1, sizeof *j);
         if (!j || nctl_fds == 0) {
-            ctl_send("failed %d %s", gen, j ? "no snapshot came with prepare" : "out of memory");
+            worker__ctl_send("failed %d %s", gen, j ? "no snapshot came with prepare" : "out of memory");
             free(j);
             return;
         }
@@ -201,17 +201,17 @@ static void handle_ctl_line(char *line) {
         j->fd = ctl_fds[0];
         memmove(ctl_fds, ctl_fds + 1, (size_t)--nctl_fds * sizeof *ctl_fds);
         j->work.data = j;
-        uv_queue_work(loop, &j->work, prepare_read, prepare_done);
+        uv_queue_work(loop, &j->work, worker__prepare_read, worker__prepare_done);
     } else if (sscanf(line, "commit %d %lf", &gen, &at) == 2) {
         if (vm_commit(gen) == 0) {
             vm_set_reload_status(1, at, NULL, at);
             vm_run_hook("on_commit", args->id);
-            ctl_send("committed %d", gen);
+            worker__ctl_send("committed %d", gen);
         } else {
-            ctl_send("stale %d", gen);
+            worker__ctl_send("stale %d", gen);
         }
     } else if (sscanf(line, "reloaded %u %d %d %lf %n", &token, &ok, &gen, &at, &off) == 4 && off > 0) {
-        reload_answered(token, ok, gen, at, line + off);
+        worker__reload_answered(token, ok, gen, at, line + off);
     } else if (sscanf(line, "abort %d %lf %n", &gen, &at, &off) == 2 && off > 0) {
         vm_abort(gen);
         vm_set_reload_status(0, at, line + off, 0);
@@ -222,7 +222,7 @@ static void handle_ctl_line(char *line) {
 
 /* Reads what the master sent: lines, and the descriptors attached to some
  * of them (kept in order until their line claims them). */
-static void on_ctl_readable(uv_poll_t *p, int status, int events) {
+static void worker__on_ctl_readable(uv_poll_t *p, int status, int events) {
     (void)events;
     char cbuf[CMSG_SPACE(4 * sizeof(int))];
     struct iovec iov = {.iov_base = ctlbuf + ctllen, .iov_len = sizeof ctlbuf - 1 - ctllen};
@@ -231,7 +231,7 @@ static void on_ctl_readable(uv_poll_t *p, int status, int events) {
     if (n < 0 && status == 0 && (errno == EAGAIN || errno == EINTR)) return;
     if (n <= 0) { /* the master is gone: stop serving */
         uv_poll_stop(p);
-        start_drain();
+        worker__start_drain();
         return;
     }
     for (struct cmsghdr *cm = CMSG_FIRSTHDR(&msg); cm; cm = CMSG_NXTHDR(&msg, cm)) {
@@ -249,7 +249,7 @@ static void on_ctl_readable(uv_poll_t *p, int status, int events) {
     char *nl;
     while ((nl = memchr(ctlbuf, '\n', ctllen))) {
         *nl = 0;
-        handle_ctl_line(ctlbuf);
+        worker__handle_ctl_line(ctlbuf);
         size_t used = (size_t)(nl - ctlbuf) + 1;
         memmove(ctlbuf, ctlbuf + used, ctllen - used);
         ctllen -= used;
@@ -258,7 +258,7 @@ static void on_ctl_readable(uv_poll_t *p, int status, int events) {
 }
 
 /* The fault-injection hook described at the top of this file. */
-static int start_fault_injected(void) {
+static int worker__start_fault_injected(void) {
     const char *path = getenv("CCHOST_FAULT_WORKER_START");
     return path && *path && *config_str("FIXTURE_SCRIPTS") && access(path, F_OK) == 0;
 }
@@ -270,44 +270,19 @@ void worker_run(const worker_args_t *a) {
     signal(SIGPIPE, SIG_IGN);
     loop = uv_default_loop();
     *a->tick = worker_now_ms();
-    const char *secret = config_str("JWT_SECRET_KEY");
-    if (crypto_init() < 0) {
-        ctl_send("failed %d crypto initialisation failed", a->generation);
+    if (worker__start_fault_injected()) {
+        worker__ctl_send("failed %d fault injected: %s exists", a->generation, getenv("CCHOST_FAULT_WORKER_START"));
         exit(3);
     }
-    lua_jwt_set_secret((const unsigned char *)secret, strlen(secret));
-    pg_options_t po = {
-        .conninfo = config_str("DATABASE_URL"),
-        .pool_size = (int)config_num("DB_POOL_SIZE"),
-        .wait_timeout_ms = config_num("DB_POOL_TIMEOUT_MS"),
-        .statement_timeout_ms = config_num("DB_STATEMENT_TIMEOUT_MS"),
-        .connect_timeout_ms = config_num("DB_CONNECT_TIMEOUT_MS"),
-    };
-    if (pg_init(loop, &po, err, sizeof err) < 0) {
-        ctl_send("failed %d %s", a->generation, err);
-        log_errorf("worker %d: %s", a->id, err);
-        exit(3);
-    }
-    lua_db_set_tx_retries((int)config_num("DB_TX_RETRIES"));
-    char *snap = NULL;
-    size_t snaplen = 0;
-    if (start_fault_injected()) {
-        ctl_send("failed %d fault injected: %s exists", a->generation, getenv("CCHOST_FAULT_WORKER_START"));
-        exit(3);
-    }
-    int snap_rc = snapshot_load(a->snapshot_fd, &snap, &snaplen, err, sizeof err);
-    close(a->snapshot_fd);
-    if (snap_rc < 0 || vm_init(loop, a->id, err, sizeof err) < 0 ||
-        vm_prepare(snap, snaplen, a->generation, err, sizeof err) < 0 || vm_commit(a->generation) < 0) {
-        ctl_send("failed %d %s", a->generation, err);
-        log_errorf("worker %d cannot load generation %d: %s", a->id, a->generation, err);
-        exit(3);
-    }
-    free(snap);
-    int rrc = redis_init(loop, config_str("REDIS_HOST"), (int)config_num("REDIS_PORT"), config_str("REDIS_PASSWORD"),
-                         config_num("REDIS_COMMAND_TIMEOUT_MS"), config_num("REDIS_CONNECT_TIMEOUT_MS"));
-    if (rrc < 0) {
-        ctl_send("failed %d redis: %s", a->generation, uv_strerror(rrc));
+    runtime_options_t ro = {.worker_id = a->id,
+                            .db_pool_size = (int)config_num("DB_POOL_SIZE"),
+                            .snapshot_fd = a->snapshot_fd,
+                            .generation = a->generation};
+    int rc = runtime_start(loop, &ro, err, sizeof err);
+    if (rc < 0) {
+        worker__ctl_send("failed %d %s", a->generation, err);
+        if (rc == -2) log_errorf("worker %d cannot load generation %d: %s", a->id, a->generation, err);
+        else log_errorf("worker %d: %s", a->id, err);
         exit(3);
     }
     ws_options_t wo = {
@@ -316,8 +291,13 @@ void worker_run(const worker_args_t *a) {
         .ping_interval_ms = (uint64_t)(config_num("WS_PING_INTERVAL_S") * 1000),
         .idle_timeout_ms = (uint64_t)(config_num("WS_IDLE_TIMEOUT_S") * 1000),
     };
-    lua_ws_init(&wo);
-    lua_host_set_reloader(request_reload);
+    rc = lua_ws_init(&wo);
+    if (rc < 0) {
+        worker__ctl_send("failed %d websocket fan-out: %s", a->generation, uv_strerror(rc));
+        exit(3);
+    }
+    vm_set_upgrade_handler(lua_ws_accept);
+    lua_host_set_reloader(worker__request_reload);
     http_options_t ho = {
         .max_header_bytes = (size_t)config_num("MAX_HEADER_BYTES"),
         .max_body_bytes = (size_t)config_num("MAX_BODY_BYTES"),
@@ -329,25 +309,25 @@ void worker_run(const worker_args_t *a) {
         .access_log = 1,
     };
     http_init(loop, &ho, vm_handle_request);
-    int lrc = uv_tcp_init(loop, &listener);
-    if (lrc == 0) lrc = uv_tcp_open(&listener, a->listen_fd);
-    if (lrc == 0) lrc = uv_listen((uv_stream_t *)&listener, 511, on_connection);
-    if (lrc < 0) {
-        ctl_send("failed %d cannot accept on the shared socket: %s", a->generation, uv_strerror(lrc));
+    rc = uv_tcp_init(loop, &listener);
+    if (rc == 0) rc = uv_tcp_open(&listener, a->listen_fd);
+    if (rc == 0) rc = uv_listen((uv_stream_t *)&listener, 511, worker__on_connection);
+    if (rc < 0) {
+        worker__ctl_send("failed %d cannot accept on the shared socket: %s", a->generation, uv_strerror(rc));
         exit(3);
     }
     uv_timer_init(loop, &tick_timer);
-    uv_timer_start(&tick_timer, on_tick, 100, 100);
+    uv_timer_start(&tick_timer, worker__on_tick, 100, 100);
     uv_timer_init(loop, &drain_timer);
     uv_signal_init(loop, &sigterm);
-    uv_signal_start(&sigterm, on_signal, SIGTERM);
+    uv_signal_start(&sigterm, worker__on_signal, SIGTERM);
     uv_signal_init(loop, &sigint);
-    uv_signal_start(&sigint, on_signal, SIGINT);
+    uv_signal_start(&sigint, worker__on_signal, SIGINT);
     uv_signal_init(loop, &sighup);
-    uv_signal_start(&sighup, on_signal, SIGHUP);
+    uv_signal_start(&sighup, worker__on_signal, SIGHUP);
     uv_poll_init(loop, &ctl, a->ctl_fd);
-    uv_poll_start(&ctl, UV_READABLE, on_ctl_readable);
-    ctl_send("ready");
+    uv_poll_start(&ctl, UV_READABLE, worker__on_ctl_readable);
+    worker__ctl_send("ready");
     vm_run_hook("on_commit", a->id);
     vm_run_hook("on_start", a->id);
     uv_run(loop, UV_RUN_DEFAULT);

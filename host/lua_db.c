@@ -407,39 +407,6 @@ static int l_outcome_timeout(lua_State *L) {
     return 1;
 }
 
-/* now_ms() -> a monotonic clock in milliseconds */
-static int l_now_ms(lua_State *L) {
-    lua_pushnumber(L, (double)uv_hrtime() / 1e6);
-    return 1;
-}
-
-typedef struct {
-    uv_timer_t timer;
-    lua_State *co;
-} db_sleep_t;
-
-static void on_sleep_closed(uv_handle_t *h) { free(h->data); }
-
-static void on_sleep(uv_timer_t *t) {
-    db_sleep_t *s = t->data;
-    lua_State *co = s->co;
-    uv_close((uv_handle_t *)t, on_sleep_closed);
-    vm_resume(co, 0);
-}
-
-/* sleep(ms): yields the calling coroutine for ms milliseconds. */
-static int l_sleep(lua_State *L) {
-    double ms = luaL_checknumber(L, 1);
-    check_yieldable(L);
-    db_sleep_t *s = malloc(sizeof *s);
-    if (!s) return luaL_error(L, "out of memory");
-    s->co = L;
-    s->timer.data = s;
-    uv_timer_init(vm_loop(), &s->timer);
-    uv_timer_start(&s->timer, on_sleep, ms > 0 ? (uint64_t)ms : 0, 0);
-    return vm_suspend(L);
-}
-
 /* ---- transactions, in Lua ------------------------------------------------- */
 
 static const char tx_chunk[] =
@@ -483,7 +450,8 @@ static const char tx_chunk[] =
     "-- attempts: one wait for a connection or one query may run past it).\n"
     "-- Returns 'committed', 'aborted' or 'unknown'.\n"
     "local function outcome(t, err)\n"
-    "  local start = C.now_ms()\n"
+    "  local clock = require 'cc.host' -- monotonic_ms and the yielding sleep\n"
+    "  local start = clock.monotonic_ms()\n"
     "  local deadline = start + C.outcome_timeout()\n"
     "  C.log_warn(string.format('db.tx: no answer to COMMIT of transaction %s (server pid %d): %s; '\n"
     "    .. 'asking the server', t.xid, t.pid, tostring(err)))\n"
@@ -501,12 +469,12 @@ static const char tx_chunk[] =
     "      end\n"
     "      C.release(conn)\n"
     "    end\n"
-    "    local left = deadline - C.now_ms()\n"
-    "    if not fate and left > 0 then C.sleep(math.min(left, 100)) end\n"
-    "  until fate or C.now_ms() >= deadline\n"
+    "    local left = deadline - clock.monotonic_ms()\n"
+    "    if not fate and left > 0 then clock.sleep(math.min(left, 100) / 1000) end\n"
+    "  until fate or clock.monotonic_ms() >= deadline\n"
     "  fate = fate or 'unknown'\n"
     "  C.log_warn(string.format('db.tx: transaction %s %s (learned in %.0f ms)', t.xid,\n"
-    "    fate == 'unknown' and 'outcome unknown' or fate, C.now_ms() - start))\n"
+    "    fate == 'unknown' and 'outcome unknown' or fate, clock.monotonic_ms() - start))\n"
     "  return fate\n"
     "end\n"
     "\n"
@@ -616,7 +584,6 @@ int luaopen_cc_db(lua_State *L) {
         {"pid", l_pid},           {"release", l_release},
         {"retries", l_retries},   {"log_error", l_log_error},
         {"log_warn", l_log_warn}, {"outcome_timeout", l_outcome_timeout},
-        {"now_ms", l_now_ms},     {"sleep", l_sleep},
         {NULL, NULL},
     };
     if (array_mt_ref == LUA_NOREF) {

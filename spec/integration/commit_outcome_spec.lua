@@ -30,7 +30,7 @@ local function count_items(name)
 end
 
 local function count_after(name)
-  return tonumber(psql(DBNAME, "SELECT count(*) FROM events WHERE kind = 'after' AND name = '" .. name .. "'"))
+  return tonumber(psql(DBNAME, "SELECT count(*) FROM tx_events WHERE kind = 'after' AND name = '" .. name .. "'"))
 end
 
 -- The spec database reached through proxy: the simple startup the proxy
@@ -53,7 +53,7 @@ describe("db.tx with a lost COMMIT answer", function()
     psql("postgres", "DROP DATABASE IF EXISTS " .. DBNAME .. " WITH (FORCE); CREATE DATABASE " .. DBNAME .. ";")
     psql(DBNAME, [[
       CREATE TABLE items (id serial PRIMARY KEY, name text NOT NULL);
-      CREATE TABLE events (id serial PRIMARY KEY, name text NOT NULL, kind text NOT NULL);
+      CREATE TABLE tx_events (id serial PRIMARY KEY, name text NOT NULL, kind text NOT NULL);
     ]])
     proxy = start_proxy(5)
     host = support.start { WORKERS = "1", DATABASE_URL = proxied_url(proxy), DB_POOL_SIZE = "3" }

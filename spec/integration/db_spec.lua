@@ -43,7 +43,7 @@ describe("host.db", function()
     psql(DBNAME, [[
       CREATE TABLE counters (name text PRIMARY KEY, n bigint NOT NULL);
       CREATE TABLE items (id serial PRIMARY KEY, name text NOT NULL);
-      CREATE TABLE events (id serial PRIMARY KEY, name text NOT NULL, kind text NOT NULL);
+      CREATE TABLE tx_events (id serial PRIMARY KEY, name text NOT NULL, kind text NOT NULL);
     ]])
     host = support.start { WORKERS = "2", DATABASE_URL = spec_url(), DB_POOL_SIZE = "4" }
   end)

@@ -17,6 +17,7 @@ local auth = require "domain.auth"
 local invite = require "domain.invite"
 local wallet = require "domain.wallet"
 local events_log = require "domain.events_log"
+local progress = require "domain.progress"
 local host = require "host"
 
 local M = {}
@@ -88,9 +89,9 @@ end
 
 --- signup(fields, req) -> Token (§4.5): one transaction consumes an invite
 --- use, runs the checks in the contract's order (invite, then site_id,
---- nickname, phone), creates the user and the first session. Any error
---- rolls everything back, the invite use included. Mission/event `login`
---- progress (§12.3) joins here when that issue lands.
+--- nickname, phone), creates the user and the first session, and counts a
+--- `login` for missions and events (§12.3). Any error rolls everything
+--- back, the invite use included.
 function M.signup(f, req)
   local hash = auth.hash_password(f.password)
   return store.tx(function()
@@ -101,7 +102,9 @@ function M.signup(f, req)
       site_id = f.site_id, nickname = f.nickname, phone_number = f.phone_number,
       password_hash = hash, invite_code = code,
     }
-    return auth.issue(user, req)
+    local token = auth.issue(user, req)
+    progress.emit(user.id, { kind = "login" })
+    return token
   end)
 end
 

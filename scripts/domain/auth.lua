@@ -55,6 +55,7 @@ local errors = require "lib.errors"
 local store = require "lib.store"
 local text = require "lib.text"
 local events_log = require "domain.events_log"
+local progress = require "domain.progress"
 
 local crypto, config = host.crypto, host.config
 local floor, ceil, max = math.floor, math.ceil, math.max
@@ -563,7 +564,7 @@ function M.login(req, site_id, password, admin_only)
     u.banned_until_epoch = nil
     record_attempt(site_id, u.id, true, nil, ip, ua)
     local token = M.issue(u, req)
-    -- `login` mission/event progress (§12.3) joins this transaction when that issue lands.
+    progress.emit(u.id, { kind = "login" }) -- mission and event progress (§12.3), in this transaction
     events_log.action(u.id, "LOGIN", { ip = ip, admin = admin_only == true })
     events_log.outbox("user_actions", "user.login", { user_id = u.id, site_id = u.site_id, admin = admin_only == true })
     return token

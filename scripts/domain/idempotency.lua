@@ -39,11 +39,25 @@ function M.key(req)
   return key
 end
 
---- wrap(handler [, scope]) -> a handler honouring Idempotency-Key. scope(req)
---- gives the owner of the key (default: the authenticated user's id).
-function M.wrap(handler, scope)
+-- X-Idempotency-Key (admin force-claim, §13.4): required, 8-128 visible
+-- ASCII characters, anything else the contract's 400 (not a 422).
+local function admin_key(req)
+  local key = req.headers["x-idempotency-key"]
+  if key == nil or #key < 8 or #key > 128 or key:find("[^\33-\126]") then
+    errors.raise("FORCE_CLAIM_KEY_REQUIRED")
+  end
+  return key
+end
+
+--- wrap(handler [, scope [, header]]) -> a handler honouring an
+--- idempotency key. scope(req) gives the owner of the key (default: the
+--- authenticated user's id). header "Idempotency-Key" (default: optional,
+--- 422 when malformed) or "X-Idempotency-Key" (required, 400 when missing
+--- or malformed); both keep their records in the same table (§3).
+function M.wrap(handler, scope, header)
+  local read_key = header == "X-Idempotency-Key" and admin_key or M.key
   return function(req)
-    local key = M.key(req)
+    local key = read_key(req)
     if key == nil then return handler(req) end
     local owner = scope and scope(req) or req.user.id
     local hash = host.crypto.sha256_hex(req.raw_body or "")

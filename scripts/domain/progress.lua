@@ -16,12 +16,17 @@
 --       with payout > bet): win_count +1;
 --   {kind = "gacha_pull", count = n, play_id = id}
 --       a gacha request of n pulls (gacha_pull +n).
+-- and by accounts and auth:
+--   {kind = "login"}
+--       a signup, login or admin login (login +1).
 --
 -- Listeners must register when their module loads from a routes/ file (every
 -- routes/ file loads at each generation; domain modules load on demand).
+-- Mission and event progress subscribe with on_counts and get each event
+-- mapped once to the §12.3 keys.
 local M = {}
 
-local listeners = {}
+local listeners, counters = {}, {}
 
 --- on(fn): fn(user_id, event) is called for every emitted event, in
 --- registration order, inside the emitter's transaction; an error in it
@@ -31,10 +36,40 @@ function M.on(fn)
   listeners[#listeners + 1] = fn
 end
 
+--- counts(event) -> {key = n}, game_type: what one event counts for the
+--- progress keys of §12.3 (play_count, win_count, gacha_pull, login,
+--- spend_tokens), and the game it came from (nil for a login). The one
+--- mapping from actions to progress: missions and events share it.
+function M.counts(event)
+  local kind = event.kind
+  if kind == "play" then
+    return { play_count = 1, spend_tokens = event.bet, win_count = event.win and 1 or nil }, event.game_type
+  elseif kind == "win" then
+    return { win_count = 1 }, event.game_type
+  elseif kind == "gacha_pull" then
+    return { gacha_pull = event.count }, "gacha"
+  elseif kind == "login" then
+    return { login = 1 }, nil
+  end
+  return {}, nil
+end
+
+--- on_counts(fn): fn(user_id, counts, game_type) is called, inside the
+--- emitter's transaction, with what each event counts (M.counts) when it
+--- counts for anything: how mission and event progress subscribe.
+function M.on_counts(fn)
+  assert(type(fn) == "function", "progress.on_counts expects a function")
+  counters[#counters + 1] = fn
+end
+
 --- emit(user_id, event): tells every listener; call it inside the
 --- transaction that did the action.
 function M.emit(user_id, event)
   for i = 1, #listeners do listeners[i](user_id, event) end
+  if #counters == 0 then return end
+  local counts, game_type = M.counts(event)
+  if next(counts) == nil then return end
+  for i = 1, #counters do counters[i](user_id, counts, game_type) end
 end
 
 return M

@@ -75,10 +75,26 @@ local CATALOGUE = {
   CRASH_CANNOT_CASH_OUT = { 409, "캐시아웃을 수행할 수 없습니다." },
   CRASH_NO_SESSION = { 404, "진행 중인 크래시 세션을 찾을 수 없습니다." },
 
+  -- §11 rewards
+  REWARDS_PAGE_NOT_FOUND = { 404, "Page not found. Total items: %s, total pages: %s. Requested page: %s." },
+
+  -- §12 events and missions (player side)
+  EVENT_NOT_FOUND = { 404, "이벤트를 찾을 수 없습니다" },
+  EVENT_NOT_ACTIVE = { 400, "Event is not active" },
+  INVALID_PROGRESS_VALUE = { 400, "Invalid progress value for '%s'" },
+  CANNOT_CLAIM = { 400, "보상을 받을 수 없습니다" },
+  MISSION_NOT_FOUND = { 404, "Mission not found" },
+  MISSION_SERVER_TRACKED = { 400, "Mission progress is tracked by the server" },
+
   -- §13 admin
   USER_NOT_FOUND = { 404, "User not found" },
   CANNOT_BAN_SELF = { 400, "Cannot ban yourself" },
   RELOAD_REFUSED = { 400, "%s" },
+  BULK_EMPTY = { 400, "items cannot be empty" },
+  ADMIN_EVENT_NOT_FOUND = { 404, "Event not found" },
+  DATES_OUT_OF_ORDER = { 400, "start_date must be before end_date" },
+  FORCE_CLAIM_KEY_REQUIRED = { 400, "X-Idempotency-Key header required (8-128 chars)" },
+  PARTICIPATION_NOT_FOUND = { 404, "Participation not found" },
 }
 
 local BEARER = { ["WWW-Authenticate"] = "Bearer" }

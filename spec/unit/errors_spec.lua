@@ -99,7 +99,10 @@ describe("lib/errors", function()
   it("holds the only copy of every detail text in scripts/", function()
     local texts = {}
     for _, name in ipairs(errors.names()) do
-      local prefix = errors.detail(name, "\0"):match("^([^%z]*)")
+      local holes = select(2, errors.detail(name, "%s", "%s", "%s"):gsub("%%s", ""))
+      local args = {}
+      for i = 1, holes do args[i] = "\0" end
+      local prefix = errors.detail(name, unpack(args)):match("^([^%z]*)")
       if #prefix >= 6 then texts[#texts + 1] = prefix end
     end
     local found = {}

@@ -133,6 +133,10 @@ return {
   { name = "CRASH_RESULT_TTL_S", type = "duration", unit = "s", default = 300, min = 1,
     description = "how long a sweeper result waits to be reported" },
 
+  -- Admin console
+  { name = "ADMIN_STATS_CACHE_S", type = "duration", unit = "s", default = 5, min = 0,
+    description = "how long GET /api/admin/stats answers from its Redis copy (0: always computed)" },
+
   -- Missions
   { name = "DAILY_RESET_TIME", type = "string", default = "00:00", description = "daily mission reset (HH:MM)" },
   { name = "RESET_UTC_OFFSET", type = "string", default = "+09:00", description = "zone of the reset times" },

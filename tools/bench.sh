@@ -7,6 +7,12 @@
 # wrk runs on core 1. Each target gets a 2 s warm-up, then a measured run.
 # Prints requests/s, p50 and p99 latency per target and the host/nginx ratio.
 #
+# Then the admin users search (CONTRACT.md §13.1) on the same host with
+# 100 000 users seeded by SQL (signup's argon2 would take twenty minutes):
+# p50/p99 of GET /api/admin/users?search=<fragment>&page=2 for a 3-, 2- and
+# 1-character fragment (pg_trgm serves three characters and more), and the
+# EXPLAIN ANALYZE execution time of the same two statements (count and page).
+#
 # Environment: BENCH_DURATION (default 10s), BENCH_PATH (default /bench/ping;
 # nginx answers every path with the ping body), CCHOST (default
 # build/cchost). The host gets a private, throw-away PostgreSQL and Redis
@@ -72,11 +78,13 @@ free_port() {
 		local _, port = s:getsockname() print(port)'
 }
 
-# Runs wrk against port $1 and prints "req/s p50_ms p99_ms".
+# Runs wrk against port $1 (path $2, default $path; connections $3, default
+# 50; more wrk options after) and prints "req/s p50_ms p99_ms".
 measure() {
-	local url="http://127.0.0.1:$1$path" out
-	taskset -c 1 wrk -t1 -c50 -d2s "$url" >/dev/null
-	out=$(taskset -c 1 wrk -t1 -c50 -d"$duration" --latency "$url")
+	local url="http://127.0.0.1:$1${2:-$path}" conns=${3:-50} out
+	shift 3 2>/dev/null || shift $#
+	taskset -c 1 wrk -t1 -c"$conns" -d2s "$@" "$url" >/dev/null
+	out=$(taskset -c 1 wrk -t1 -c"$conns" -d"$duration" --latency "$@" "$url")
 	if grep -q 'Non-2xx' <<<"$out"; then
 		echo "bench: non-2xx answers from $url:" >&2
 		echo "$out" >&2
@@ -124,7 +132,43 @@ bench_host() {
 	}
 	wait_http "$port" "${pids[-1]}"
 	measure "$port"
+	bench_admin_search "$port" >"$tmp/admin.result"
 	stop_group "${pids[-1]}"
+}
+
+# The admin search figures against the host on port $1 (see the top).
+bench_admin_search() {
+	local port=$1 token id frag like sql
+	psql -q "$DATABASE_URL" -v ON_ERROR_STOP=1 >/dev/null <<-'EOF'
+		INSERT INTO users (site_id, nickname, phone_number, password_hash, created_at)
+		SELECT 'bench' || g, 'n' || substr(md5(g::text), 1, 12), '010' || lpad(g::text, 8, '0'), 'x',
+		       now() - g * interval '1 second'
+		FROM generate_series(1, 100000) g;
+		INSERT INTO wallet_balances (user_id, currency, balance)
+		SELECT id, 'tokens', 200 FROM users WHERE site_id LIKE 'bench%';
+		ANALYZE users;
+		ANALYZE wallet_balances;
+	EOF
+	token=$(curl -fsS -H 'Content-Type: application/json' "http://127.0.0.1:$port/api/auth/signup" \
+		-d '{"site_id":"benchadmin","nickname":"benchadmin","phone_number":"01099999999","invite_code":"5858","password":"bench-password-1"}' |
+		luajit -e 'local t = io.read("*a") io.write((t:match([["access_token":"([^"]+)"]])))')
+	id=$(psql -qAt "$DATABASE_URL" -c "SELECT id FROM users WHERE site_id = 'benchadmin'")
+	curl -fsS -o /dev/null -X POST -H 'Content-Type: application/json' -d '{}' \
+		"http://127.0.0.1:$port/test/accounts/$id/admin"
+	for frag in a1b 7f 9; do
+		read -r rps p50 p99 < <(measure "$port" "/api/admin/users?search=$frag&page=2" 10 \
+			-H "Authorization: Bearer $token")
+		like="%$frag%"
+		sql="SELECT count(*) FROM users u WHERE u.nickname ILIKE '$like' OR u.site_id ILIKE '$like' OR u.phone_number ILIKE '$like';
+			EXPLAIN ANALYZE SELECT u.id FROM users u WHERE u.nickname ILIKE '$like' OR u.site_id ILIKE '$like'
+			OR u.phone_number ILIKE '$like' ORDER BY u.created_at DESC, u.id DESC LIMIT 20 OFFSET 20;
+			EXPLAIN ANALYZE SELECT count(*) FROM users u WHERE u.nickname ILIKE '$like' OR u.site_id ILIKE '$like'
+			OR u.phone_number ILIKE '$like'"
+		psql -qAt "$DATABASE_URL" -c "$sql" | awk -v f="$frag" -v rps="$rps" -v p50="$p50" -v p99="$p99" '
+			NR == 1 { matches = $1 }
+			/Execution Time/ { t += $3 }
+			END { printf "%-6s %8d %10.1f %10.3f %10.3f %12.3f\n", f, matches, rps, p50, p99, t }'
+	done
 }
 
 bench_nginx() {
@@ -179,3 +223,7 @@ awk -v hr="$host_rps" -v h50="$host_p50" -v h99="$host_p99" \
 	printf "%-8s %12.1f %10.3f %10.3f\n", "nginx", nr, n50, n99
 	printf "ratio host/nginx req/s: %.3f\n", hr / nr
 }'
+echo
+echo "admin search, 100 000 users: GET /api/admin/users?search=<fragment>&page=2 (wrk -c10)"
+printf "%-6s %8s %10s %10s %10s %12s\n" fragment matches req/s "p50 ms" "p99 ms" "explain ms"
+cat "$tmp/admin.result"

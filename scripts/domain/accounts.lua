@@ -208,6 +208,76 @@ function M.unban(admin, user_id, ip)
   auth.invalidate_user(user_id)
 end
 
+-- The fields an admin PATCH may change, in the order they are applied.
+local PATCHABLE = { "nickname", "phone_number", "vip_tier", "risk_profile", "segment" }
+
+--- patch(admin, user_id, changes, ip) -> {id, nickname, phone_number,
+--- is_active, vip_tier, risk_profile, segment} (§13.2 PATCH): any subset
+--- of nickname, phone_number, vip_tier, risk_profile, segment (json.null
+--- clears the last two) and is_active. A nickname or phone of another user
+--- is a 409; is_active false is an indefinite ban with everything a ban
+--- does (CANNOT_BAN_SELF on oneself), true lifts it. One transaction with
+--- the audit row user.update naming the changed fields; the session cache
+--- drops the user's state after the commit.
+function M.patch(admin, user_id, c, ip)
+  if c.is_active == false and user_id == admin.id then errors.raise("CANNOT_BAN_SELF") end
+  local row = store.tx(function()
+    local before = store.one("SELECT " .. USER_COLUMNS .. ", risk_profile, segment FROM users WHERE id = $1 FOR UPDATE",
+      user_id)
+    if not before then errors.raise("USER_NOT_FOUND") end
+    M.check_unique({ nickname = c.nickname, phone_number = c.phone_number }, user_id)
+    local sets, args, n, changed = {}, { user_id }, 1, {}
+    for _, field in ipairs(PATCHABLE) do
+      local v = c[field]
+      if v ~= nil then
+        n = n + 1
+        args[n] = v ~= json.null and v or nil -- json.null: cleared (a NULL parameter)
+        sets[#sets + 1] = field .. " = $" .. n
+        changed[field] = v
+      end
+    end
+    if c.is_active == false then
+      sets[#sets + 1] = "is_active = false, banned_until = NULL" -- indefinite
+      changed.is_active = false
+    elseif c.is_active == true then
+      sets[#sets + 1] = "is_active = true, banned_until = NULL, ban_reason = NULL"
+      changed.is_active = true
+    end
+    if #sets == 0 then return before end
+    local rows, err, sqlstate = db.query("UPDATE users SET " .. table.concat(sets, ", ") .. ", updated_at = now() "
+      .. "WHERE id = $1 RETURNING " .. USER_COLUMNS .. ", risk_profile, segment", unpack(args, 1, n))
+    if not rows and sqlstate == "23505" then raise_unique_violation(err, user_id) end
+    store.check(rows, err, sqlstate)
+    events_log.audit(admin.id, "user.update", "user", user_id, changed, ip)
+    if c.is_active == false then auth.revoke_user_sessions(user_id, "banned") end
+    return rows[1]
+  end)
+  auth.invalidate_user(user_id)
+  local out = {}
+  for _, k in ipairs { "id", "nickname", "phone_number", "is_active", "vip_tier", "risk_profile", "segment" } do
+    out[k] = row[k] == nil and json.null or row[k]
+  end
+  return out
+end
+
+--- add_tokens(admin, user_id, amount, reason, ip, idempotency_key) ->
+--- {new_balance}: the admin grant (§13.2): AMOUNT_NOT_POSITIVE unless
+--- amount > 0; USER_NOT_FOUND; the audit row user.tokens_add (with the
+--- optional reason) and the ledger row admin_grant referencing it
+--- (audit:<id>, actor the admin), in one transaction.
+function M.add_tokens(admin, user_id, amount, reason, ip, idempotency_key)
+  if amount <= 0 then errors.raise("AMOUNT_NOT_POSITIVE") end
+  return store.tx(function()
+    if not store.one("SELECT id FROM users WHERE id = $1 FOR SHARE", user_id) then errors.raise("USER_NOT_FOUND") end
+    local audit_id = events_log.audit(admin.id, "user.tokens_add", "user", user_id,
+      { amount = amount, reason = reason or json.null }, ip)
+    local after = wallet.change(user_id, { tokens = amount }, {
+      reason = "admin_grant", reference = "audit:" .. audit_id, actor_id = admin.id, idempotency_key = idempotency_key,
+    })
+    return { new_balance = after.tokens }
+  end)
+end
+
 --- reload_scripts(admin, ip) -> {generation, at}: reloads this host's
 --- scripts (two-phase, every worker), audited (scripts.reload) whatever the
 --- outcome; a refused generation is RELOAD_REFUSED with its error. With

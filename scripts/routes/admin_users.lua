@@ -1,13 +1,121 @@
--- admin_users.lua - admin user mutations of the accounts area (CONTRACT.md
--- §13.2: rank, ban, unban) and script reload (§13.6). Every mutation writes
--- its admin_audit row and outbox event in the same transaction, and drops the
--- user's cached session state so the change applies on the very next request.
+-- admin_users.lua - the admin console's user routes (CONTRACT.md §13.1,
+-- §13.2): overview, users list and search, detail, activities, the audit log,
+-- PATCH, tokens add, rank, ban, unban, and script reload (§13.6). Thin:
+-- domain/backoffice.lua reads, domain/accounts.lua changes (every mutation
+-- with its audit row and outbox event in the same transaction, and the
+-- user's cached session state dropped so it applies on the next request).
 local host = require "host"
+local json = require "json"
+local errors = require "lib.errors"
 local auth = require "domain.auth"
 local accounts = require "domain.accounts"
+local backoffice = require "domain.backoffice"
+local idempotency = require "domain.idempotency"
 
 local RANKS = { "STANDARD", "PREMIUM", "VIP" }
 local USER_ID = { { name = "user_id", type = "integer", required = true, ge = 1, example = 1 } }
+local TAGS = { "Admin" }
+
+host.route {
+  method = "GET", path = "/api/admin/stats", auth = "admin", tags = TAGS, moves_money = false,
+  summary = "Users, plays and currency in circulation", operation_id = "admin_stats",
+  handler = function() return backoffice.stats() end,
+}
+
+host.route {
+  method = "GET", path = "/api/admin/users", auth = "admin", tags = TAGS, moves_money = false,
+  summary = "Users, newest first, searched by nickname, site_id or phone", operation_id = "admin_users_list",
+  query = {
+    { name = "search", type = "string", max_length = 100, example = "pla",
+      description = "case-insensitive substring; % _ and \\ match themselves" },
+    { name = "page", type = "integer", default = 1, ge = 1, example = 1 },
+    { name = "page_size", type = "integer", default = 20, ge = 1, le = 200, example = 20 },
+  },
+  handler = function(req) return backoffice.users(req.query.search, req.query.page, req.query.page_size) end,
+}
+
+host.route {
+  method = "GET", path = "/api/admin/users/{user_id:int}", auth = "admin", tags = TAGS, moves_money = false,
+  summary = "A user's account, balances, flags and recent history", operation_id = "admin_user_detail",
+  params = USER_ID,
+  handler = function(req) return backoffice.detail(req.params.user_id) end,
+}
+
+host.route {
+  method = "GET", path = "/api/admin/users/{user_id:int}/activities", auth = "admin", tags = TAGS,
+  moves_money = false, summary = "A user's actions, newest first", operation_id = "admin_user_activities",
+  params = USER_ID,
+  query = {
+    { name = "page", type = "integer", default = 1, ge = 1, example = 1 },
+    { name = "page_size", type = "integer", default = 20, ge = 1, le = 200, example = 20 },
+  },
+  handler = function(req)
+    return backoffice.activities(req.params.user_id, req.query.page, req.query.page_size)
+  end,
+}
+
+host.route {
+  method = "GET", path = "/api/admin/audit", auth = "admin", tags = TAGS, moves_money = false,
+  summary = "The admin audit log, newest first", operation_id = "admin_audit_list",
+  query = {
+    { name = "admin_id", type = "integer", ge = 1, example = 1 },
+    { name = "action", type = "string", max_length = 64, example = "user.ban" },
+    { name = "target_id", type = "string", max_length = 64, example = "1" },
+    { name = "limit", type = "integer", default = 50, ge = 1, le = 500, example = 50 },
+    { name = "offset", type = "integer", default = 0, ge = 0, example = 0 },
+  },
+  handler = function(req) return backoffice.audit(req.query) end,
+}
+
+host.route {
+  method = "PATCH", path = "/api/admin/users/{user_id:int}", auth = "admin", tags = TAGS, moves_money = false,
+  summary = "Change a user's profile, rank, flags or active state", operation_id = "admin_user_update",
+  params = USER_ID,
+  body = {
+    { name = "nickname", type = "string", min_length = 2, max_length = 50, example = "player01" },
+    { name = "phone_number", type = "string", min_length = 10, max_length = 15, example = "01012345678" },
+    { name = "vip_tier", type = "string", enum = RANKS, example = "PREMIUM" },
+    { name = "is_active", type = "boolean", example = true,
+      description = "false: an indefinite ban (sessions revoked, sockets closed); true: unban" },
+    { name = "risk_profile", type = "string", max_length = 32, nullable = true, example = "low" },
+    { name = "segment", type = "string", max_length = 32, nullable = true, example = "whale" },
+  },
+  handler = function(req)
+    return accounts.patch(req.user, req.params.user_id, req.body, auth.client_ip(req))
+  end,
+}
+
+-- The grant amount comes from the query or the body; both given and
+-- different is a 422 on the body's field (the declaration cannot say it).
+local function grant_amount(req)
+  local q, b = req.query.amount, req.body.amount
+  if q ~= nil and b ~= nil and q ~= b then
+    errors.validation({ { loc = { "body", "amount" }, type = "value_error", input = b,
+                          msg = "Value error, amount differs from the query's amount" } })
+  end
+  if q == nil and b == nil then
+    errors.validation({ { loc = { "query", "amount" }, type = "missing", msg = "Field required" } })
+  end
+  return q or b
+end
+
+host.route {
+  method = "POST", path = "/api/admin/users/{user_id:int}/tokens/add", auth = "admin", tags = TAGS,
+  summary = "Grant tokens to a user", operation_id = "admin_user_tokens_add", moves_money = true, idempotent = true,
+  params = USER_ID,
+  query = { { name = "amount", type = "integer", example = 100 } },
+  body = {
+    { name = "amount", type = "integer", example = 100 },
+    { name = "reason", type = "string", max_length = 500, nullable = true, example = "support refund" },
+  },
+  handler = idempotency.wrap(function(req)
+    local id, amount = req.params.user_id, grant_amount(req)
+    local reason = req.body.reason ~= json.null and req.body.reason or nil
+    local r = accounts.add_tokens(req.user, id, amount, reason, auth.client_ip(req), idempotency.key(req))
+    return { success = true, message = "Added " .. amount .. " tokens to user " .. id, new_balance = r.new_balance,
+             admin_id = req.user.id }
+  end),
+}
 
 host.route {
   method = "PUT", path = "/api/admin/users/{user_id:int}/rank", auth = "admin", tags = { "Admin" },

@@ -25,6 +25,7 @@ local DEFAULTS = {
   FIXTURE_SCRIPTS = "spec/fixtures/scripts",
   RELOAD_WATCH = "false",
   LOG_LEVEL = "info",
+  ADMIN_STATS_CACHE_S = "0", -- specs read the figures they just changed
 }
 
 --- Sleeps s seconds (fractions allowed).

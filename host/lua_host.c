@@ -243,5 +243,12 @@ int luaopen_cc_host(lua_State *L) {
     luaL_register(L, NULL, fns);
     lua_pushinteger(L, getpid());
     lua_setfield(L, -2, "pid");
+    /* instance: this process among every host's workers ("<hostname>-<pid>"),
+     * stable across reloads (presence counts in Redis are kept under it). */
+    char name[256] = "host";
+    gethostname(name, sizeof name - 1);
+    name[sizeof name - 1] = 0;
+    lua_pushfstring(L, "%s-%d", name, (int)getpid());
+    lua_setfield(L, -2, "instance");
     return 1;
 }

@@ -81,6 +81,7 @@ local host = {
   generation = generation,
   worker = opts.worker,
   pid = cc.pid,
+  instance = cc.instance, -- "<hostname>-<pid>": this process among every host's workers
   log = {},
   time = {
     now = cc.now, now_ms = cc.now_ms, monotonic_ms = cc.monotonic_ms,

@@ -86,6 +86,14 @@ local CATALOGUE = {
   MISSION_NOT_FOUND = { 404, "Mission not found" },
   MISSION_SERVER_TRACKED = { 400, "Mission progress is tracked by the server" },
 
+  -- §14 notifications, §15 the event stream
+  NOTIFICATION_NOT_FOUND = { 404, "Notification not found" },
+  SOCKET_NOT_AUTHENTICATED = { 401, "Not authenticated", bearer = true },
+  SOCKET_OTHER_USER = { 403, "Not allowed to open another user's notifications" },
+  SEND_NEEDS_USER = { 400, "user_id is required for targeted send" },
+  RESERVED_ACTION_TYPE = { 400, "Reserved action_type" },
+  STREAM_UNAVAILABLE = { 503, "Event stream unavailable" },
+
   -- §13 admin
   USER_NOT_FOUND = { 404, "User not found" },
   CANNOT_BAN_SELF = { 400, "Cannot ban yourself" },

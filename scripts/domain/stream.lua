@@ -1,0 +1,88 @@
+--[[ stream.lua - the domain event stream (CONTRACT.md §15): the outbox
+relay to Redis Streams, player-reported actions, and the admin's peek.
+
+Every state change writes its outbox_events row in its own transaction
+(domain/events_log.lua). The relay takes unrelayed rows in id order with
+FOR UPDATE SKIP LOCKED, so any number of workers and hosts relay side by
+side without taking the same row, XADDs each to cc:events:<topic> (MAXLEN ~
+STREAM_MAXLEN) and marks the ones Redis took as relayed in the same
+transaction. Delivery is at least once: a crash between the XADD and the
+commit sends a row again, and consumers deduplicate on outbox_id. With
+Redis down nothing is marked, so nothing is lost: the relay catches up when
+Redis is back.
+]]
+local host = require "host"
+local json = require "json"
+local redis = require "host.redis"
+local errors = require "lib.errors"
+local store = require "lib.store"
+local events_log = require "domain.events_log"
+
+local M = {}
+
+M.TOPICS = { "user_actions", "game_events", "rewards", "admin_actions" }
+local BATCH = 500
+
+local function stream_key(topic) return "cc:events:" .. topic end
+
+--- relay() -> rows relayed: one pass of the relay (see the top). Errors
+--- other than Redis failing mid-batch are raised (the timer logs them).
+function M.relay()
+  return store.tx(function()
+    local rows = store.query("SELECT id, topic, event_type, payload, created_at FROM outbox_events "
+      .. "WHERE relayed_at IS NULL ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED", BATCH)
+    if #rows == 0 then return 0 end
+    local maxlen, done = tostring(host.config.get("STREAM_MAXLEN")), {}
+    for _, r in ipairs(rows) do
+      local id = redis.call("XADD", stream_key(r.topic), "MAXLEN", "~", maxlen, "*", "outbox_id", tostring(r.id),
+        "event_type", r.event_type, "payload", json.encode(r.payload), "created_at", r.created_at)
+      if not id then break end -- Redis is out of reach: the rest waits for the next pass
+      done[#done + 1] = r.id
+    end
+    if #done > 0 then
+      store.query("UPDATE outbox_events SET relayed_at = now(), attempts = attempts + 1 WHERE id = ANY($1::bigint[])",
+        "{" .. table.concat(done, ",") .. "}")
+    end
+    return #done
+  end)
+end
+
+-- user_actions types the server writes itself (§15).
+local RESERVED = {
+  SIGNUP = true, LOGIN = true, SLOT_SPIN = true, RPS_PLAY = true, GACHA_PULL = true, CRASH_BET = true,
+  CRASH_CASHOUT = true, CRASH_LOST = true,
+}
+
+--- record_action(user_id, action_type, data) -> {success, id, action_type,
+--- created_at}: a player-reported action (user_actions row and outbox
+--- user.action in one transaction); the server's own types are
+--- RESERVED_ACTION_TYPE.
+function M.record_action(user_id, action_type, data)
+  if RESERVED[action_type] then errors.raise("RESERVED_ACTION_TYPE") end
+  return store.tx(function()
+    local row = events_log.action(user_id, action_type, data)
+    events_log.outbox("user_actions", "user.action",
+      { user_action_id = row.id, user_id = user_id, action_type = action_type, action_data = data or {} })
+    return { success = true, id = row.id, action_type = action_type, created_at = row.created_at }
+  end)
+end
+
+--- peek(topic, count) -> {topic, stream, items, count}: the newest count
+--- entries of cc:events:<topic>, newest first; STREAM_UNAVAILABLE when
+--- Redis cannot be reached.
+function M.peek(topic, count)
+  local entries = redis.call("XREVRANGE", stream_key(topic), "+", "-", "COUNT", tostring(count))
+  if not entries then errors.raise("STREAM_UNAVAILABLE") end
+  local items = json.array()
+  for i, e in ipairs(entries) do
+    local f = {}
+    for k = 1, #e[2], 2 do f[e[2][k]] = e[2][k + 1] end
+    items[i] = {
+      id = e[1], outbox_id = tonumber(f.outbox_id), event_type = f.event_type,
+      payload = f.payload and json.decode(f.payload) or json.null, created_at = f.created_at,
+    }
+  end
+  return { topic = topic, stream = stream_key(topic), items = items, count = #items }
+end
+
+return M

@@ -1,0 +1,234 @@
+-- live_spec.lua - live notifications and the event stream (CONTRACT.md
+-- §13.3, §14, §15): the socket's checks before any upgrade, its pong, the
+-- sockets a session owns, the per-user limit, targeted and broadcast
+-- delivery with `delivered` counted across processes, the inbox, and the
+-- outbox relay to Redis Streams with actions and the admin's peek.
+local support = require "spec.support.host"
+local api = require "spec.support.api"
+local ws = require "spec.support.ws"
+local http = require "spec.support.http"
+local redis = require "spec.support.redis"
+
+local json = http.json
+
+-- Opens the notification socket of user_id with headers; returns client or
+-- nil, response.
+local function open(host, user_id, token, headers)
+  local path = "/ws/notifications/" .. tostring(user_id) .. (token and ("?token=" .. token) or "")
+  return ws.connect(host.port, path, headers)
+end
+
+-- The next JSON text message (pings skipped), or nil, why.
+local function next_json(sock)
+  while true do
+    local op, payload = sock:read_frame()
+    if not op then return nil, payload end
+    if op == 1 then return json.decode(payload) end
+    if op == 8 then return nil, "closed " .. (#payload >= 2 and payload:byte(1) * 256 + payload:byte(2) or 1005) end
+  end
+end
+
+describe("live notifications", function()
+  local host, admin, player, redis_port, redis_dir
+
+  setup(function()
+    -- A private Redis: presence counts are keyed by user id, and ids restart
+    -- at 1 in every spec database.
+    redis_dir = os.tmpname()
+    os.remove(redis_dir)
+    assert(redis.sh("mkdir -p " .. redis_dir))
+    redis_port = redis.free_port()
+    redis.start(redis_port, redis_dir)
+    host = support.start { WORKERS = "2", MAX_CONCURRENT_SESSIONS = "2", WS_MAX_SOCKETS_PER_USER = "3",
+                           REDIS_HOST = "127.0.0.1", REDIS_PORT = tostring(redis_port) }
+    admin = api.player(host)
+    api.make_admin(host, admin.id)
+    player = api.player(host)
+  end)
+
+  teardown(function()
+    if host then host:stop() end
+    redis.stop(redis_port)
+    redis.sh("rm -rf " .. redis_dir)
+  end)
+
+  local function scalar(sql) return api.sql(host, sql)[1][1] end
+
+  it("refuses before upgrading: no token, a bad or revoked token, a banned user, another user's id", function()
+    local function refused(user_id, token, headers)
+      local sock, res = open(host, user_id, token, headers)
+      assert.is_nil(sock)
+      return res.status, json.decode(res.body).detail
+    end
+    assert.same({ 401, "Not authenticated" }, { refused(player.id) })
+    assert.same({ 401, "토큰이 유효하지 않습니다" }, { refused(player.id, "garbage") })
+    assert.same({ 403, "Not allowed to open another user's notifications" }, { refused(admin.id, player.access_token) })
+    assert.same({ 403, "Not allowed to open another user's notifications" }, { refused("me", player.access_token) })
+    local gone = api.player(host)
+    host:request("POST", "/api/auth/logout", nil, gone.headers)
+    assert.same({ 401, "세션이 만료되었거나 로그아웃되었습니다" }, { refused(gone.id, gone.access_token) })
+    local banned = api.player(host)
+    api.ban(host, banned.id)
+    assert.same({ 401, "계정이 비활성화되었습니다" }, { refused(banned.id, banned.access_token) })
+  end)
+
+  it("accepts the token from the query or as subprotocol 'bearer, <token>', and answers a ping", function()
+    local sock = assert(open(host, player.id, player.access_token))
+    assert(sock:send('{"type":"ping","n":1}'))
+    local pong = assert(next_json(sock))
+    assert.equal("pong", pong.type)
+    assert.is_true(math.abs(pong.ts - os.time() * 1000) < 60000)
+    sock:close()
+    local s2, res = open(host, player.id, nil, { ["Sec-WebSocket-Protocol"] = "bearer, " .. player.access_token })
+    assert.truthy(s2)
+    assert.equal("bearer", res.headers["sec-websocket-protocol"])
+    s2:close()
+  end)
+
+  it("delivers a targeted send to every socket of the user, counts them, and keeps the row for the inbox", function()
+    local p = api.player(host)
+    local a, b = assert(open(host, p.id, p.access_token)), assert(open(host, p.id, p.access_token))
+    support.sleep(0.2) -- both sockets counted
+    local res = host:request("POST", "/api/admin/notifications/send",
+      { user_id = p.id, title = "Hi", body = "Welcome", data = { k = 1 } }, admin.headers)
+    assert.equal(200, res.status, res.body)
+    assert.same({ true, 2 }, { res.json.success, res.json.delivered })
+    for _, sock in ipairs { a, b } do
+      local m = assert(next_json(sock))
+      assert.same({ "ADMIN_NOTIFICATION", res.json.notification_id, admin.id }, { m.type, m.id, m.meta.by })
+      assert.same({ title = "Hi", body = "Welcome", data = { k = 1 } }, m.payload)
+      sock:close()
+    end
+    assert.equal("1", scalar("SELECT count(*) FROM admin_audit WHERE action = 'notification.send' "
+      .. "AND target_id = '" .. p.id .. "'"))
+    res = host:request("POST", "/api/admin/notifications/send", { title = "x", body = "y" }, admin.headers)
+    assert.same({ 400, "user_id is required for targeted send" }, { res.status, res.json.detail })
+    res = host:request("POST", "/api/admin/notifications/send", { user_id = 999999, title = "x", body = "y" },
+      admin.headers)
+    assert.same({ 404, "User not found" }, { res.status, res.json.detail })
+  end)
+
+  it("keeps an offline user's notification unread in the inbox until read", function()
+    local p = api.player(host)
+    local sent = host:request("POST", "/api/admin/notifications/send", { user_id = p.id, title = "T", body = "B" },
+      admin.headers).json
+    assert.equal(0, sent.delivered)
+    local inbox = host:request("GET", "/api/notifications", nil, p.headers).json
+    assert.same({ 1, 1 }, { inbox.unread_count, inbox.total })
+    assert.same({ "body", "created_at", "data", "id", "is_read", "read_at", "title", "type" }, api.keys(inbox.items[1]))
+    local one = host:request("POST", "/api/notifications/" .. sent.notification_id .. "/read", nil, p.headers).json
+    local again = host:request("POST", "/api/notifications/" .. sent.notification_id .. "/read", nil, p.headers).json
+    assert.same(one, again)
+    local other = host:request("POST", "/api/notifications/" .. sent.notification_id .. "/read", nil, player.headers)
+    assert.same({ 404, "Notification not found" }, { other.status, other.json.detail })
+    host:request("POST", "/api/admin/notifications/send", { user_id = p.id, title = "T2", body = "B" }, admin.headers)
+    host:request("POST", "/api/admin/notifications/send", { user_id = p.id, title = "T3", body = "B" }, admin.headers)
+    local unread = host:request("GET", "/api/notifications?unread_only=true&limit=1", nil, p.headers).json
+    assert.same({ 2, 2, 1, "T3" }, { unread.unread_count, unread.total, #unread.items, unread.items[1].title })
+    assert.same({ success = true, updated = 2 }, host:request("POST", "/api/notifications/read-all", nil, p.headers).json)
+    assert.equal(0, host:request("GET", "/api/notifications", nil, p.headers).json.unread_count)
+  end)
+
+  it("broadcasts to every socket, stores one row without a user, and counts what it reached", function()
+    local p, q = api.player(host), api.player(host)
+    local a, b = assert(open(host, p.id, p.access_token)), assert(open(host, q.id, q.access_token))
+    support.sleep(0.2)
+    local res = host:request("POST", "/api/admin/notifications/broadcast",
+      { user_id = p.id, title = "All", body = "Everyone" }, admin.headers)
+    assert.equal(200, res.status, res.body)
+    assert.is_true(res.json.delivered >= 2)
+    for _, sock in ipairs { a, b } do
+      local m = assert(next_json(sock))
+      assert.same({ "ADMIN_BROADCAST", res.json.notification_id }, { m.type, m.id })
+      sock:close()
+    end
+    assert.equal("t", scalar("SELECT user_id IS NULL FROM notifications WHERE id = " .. res.json.notification_id))
+    assert.equal(0, host:request("GET", "/api/notifications", nil, p.headers).json.total)
+  end)
+end)
+
+describe("the event stream", function()
+  local host, admin, player, redis_port, redis_dir
+
+  setup(function()
+    redis_dir = os.tmpname()
+    os.remove(redis_dir)
+    assert(redis.sh("mkdir -p " .. redis_dir))
+    redis_port = redis.free_port()
+    redis.start(redis_port, redis_dir)
+    host = support.start { WORKERS = "2", REDIS_HOST = "127.0.0.1", REDIS_PORT = tostring(redis_port),
+                           OUTBOX_RELAY_INTERVAL_MS = "50" }
+    admin = api.player(host)
+    api.make_admin(host, admin.id)
+    player = api.player(host, 1000)
+  end)
+
+  teardown(function()
+    if host then host:stop() end
+    redis.stop(redis_port)
+    redis.sh("rm -rf " .. redis_dir)
+  end)
+
+  local function scalar(sql) return api.sql(host, sql)[1][1] end
+
+  local function peek(topic, count)
+    return host:request("GET", "/api/admin/stream/peek?topic=" .. topic .. "&count=" .. (count or 20), nil,
+      admin.headers)
+  end
+
+  it("relays a slot spin's outbox row as exactly one stream entry carrying its outbox id", function()
+    local spin = host:request("POST", "/api/games/slot/spin", { bet_amount = 10 }, player.headers).json
+    local outbox_id = tonumber(scalar("SELECT id FROM outbox_events WHERE event_type = 'game.play' "
+      .. "AND (payload->>'play_id')::bigint = " .. spin.play_id))
+    assert.truthy(support.wait_for(function()
+      return scalar("SELECT count(*) FROM outbox_events WHERE relayed_at IS NULL") == "0"
+    end, 10))
+    local items = peek("game_events", 200).json.items
+    local found = 0
+    for _, e in ipairs(items) do
+      if e.outbox_id == outbox_id then
+        found = found + 1
+        assert.same({ "game.play", spin.play_id }, { e.event_type, e.payload.play_id })
+      end
+    end
+    assert.equal(1, found)
+    assert.equal(#items, #peek("game_events", 200).json.items) -- nothing relayed twice meanwhile
+  end)
+
+  it("records a player's action, refuses reserved types, and peeks newest first", function()
+    local res = host:request("POST", "/api/actions", { action_type = "OPENED_SHOP", action_data = { tab = "gems" } },
+      player.headers)
+    assert.equal(200, res.status, res.body)
+    assert.same({ true, "OPENED_SHOP" }, { res.json.success, res.json.action_type })
+    res = host:request("POST", "/api/actions", { action_type = "SLOT_SPIN" }, player.headers)
+    assert.same({ 400, "Reserved action_type" }, { res.status, res.json.detail })
+    assert.equal(422, host:request("POST", "/api/actions", { action_type = "lower" }, player.headers).status)
+    assert.truthy(support.wait_for(function()
+      local top = peek("user_actions", 1).json
+      return top.items[1] and top.items[1].event_type == "user.action" and top
+    end, 10))
+    local top = peek("user_actions", 1).json
+    assert.same({ "user_actions", "cc:events:user_actions", 1 }, { top.topic, top.stream, top.count })
+    assert.equal("OPENED_SHOP", top.items[1].payload.action_type)
+    assert.equal(422, peek("nope").status)
+  end)
+
+  it("keeps events while Redis is down and relays them when it is back; the peek is a 503 meanwhile", function()
+    redis.stop(redis_port)
+    local spin = host:request("POST", "/api/games/slot/spin", { bet_amount = 10 }, player.headers)
+    assert.equal(200, spin.status)
+    local res = peek("game_events")
+    assert.same({ 503, "Event stream unavailable" }, { res.status, res.json.detail })
+    support.sleep(0.5)
+    assert.is_true(tonumber(scalar("SELECT count(*) FROM outbox_events WHERE relayed_at IS NULL")) >= 1)
+    redis.start(redis_port, redis_dir)
+    assert.truthy(support.wait_for(function()
+      return scalar("SELECT count(*) FROM outbox_events WHERE relayed_at IS NULL") == "0"
+    end, 15))
+    local found = false
+    for _, e in ipairs(peek("game_events", 200).json.items) do
+      if e.payload.play_id == spin.json.play_id then found = true end
+    end
+    assert.is_true(found)
+  end)
+end)

@@ -232,3 +232,96 @@ describe("the event stream", function()
     assert.is_true(found)
   end)
 end)
+
+describe("two hosts sharing PostgreSQL and Redis", function()
+  local one, two, admin, redis_port, redis_dir
+
+  setup(function()
+    redis_dir = os.tmpname()
+    os.remove(redis_dir)
+    assert(redis.sh("mkdir -p " .. redis_dir))
+    redis_port = redis.free_port()
+    redis.start(redis_port, redis_dir)
+    local shared = { WORKERS = "1", REDIS_HOST = "127.0.0.1", REDIS_PORT = tostring(redis_port),
+                     OUTBOX_RELAY_INTERVAL_MS = "20" }
+    one = support.start(shared)
+    shared.DATABASE_URL = one.env.DATABASE_URL
+    two = support.start(shared)
+    admin = api.player(one)
+    api.make_admin(one, admin.id)
+  end)
+
+  teardown(function()
+    if two then two:stop() end
+    if one then one:stop() end
+    redis.stop(redis_port)
+    redis.sh("rm -rf " .. redis_dir)
+  end)
+
+  it("broadcasts to sockets on both hosts and counts them all", function()
+    local p, q = api.player(one), api.player(one)
+    local a = assert(open(one, p.id, p.access_token))
+    local b = assert(open(two, q.id, q.access_token))
+    support.sleep(0.2)
+    local res = one:request("POST", "/api/admin/notifications/broadcast", { title = "both", body = "hosts" },
+      admin.headers)
+    assert.equal(2, res.json.delivered)
+    for _, sock in ipairs { a, b } do
+      assert.equal(res.json.notification_id, assert(next_json(sock)).id)
+      sock:close()
+    end
+  end)
+
+  it("relays each outbox row once while both hosts relay", function()
+    local p = api.player(one)
+    for i = 1, 60 do
+      local host = i % 2 == 0 and one or two
+      assert.equal(200, host:request("POST", "/api/actions", { action_type = "TWO_HOSTS", action_data = { i = i } },
+        p.headers).status)
+    end
+    assert.truthy(support.wait_for(function()
+      return api.sql(one, "SELECT count(*) FROM outbox_events WHERE relayed_at IS NULL")[1][1] == "0"
+    end, 10))
+    local seen, dup = {}, 0
+    for _, e in ipairs(one:request("GET", "/api/admin/stream/peek?topic=user_actions&count=200", nil,
+      admin.headers).json.items) do
+      if e.payload.action_type == "TWO_HOSTS" then
+        if seen[e.outbox_id] then dup = dup + 1 end
+        seen[e.outbox_id] = true
+      end
+    end
+    local n = 0
+    for _ in pairs(seen) do n = n + 1 end
+    assert.same({ 60, 0 }, { n, dup })
+  end)
+
+  it("loses no event when a host is killed between the commit and the relay", function()
+    local slow = support.start { WORKERS = "1", REDIS_HOST = "127.0.0.1", REDIS_PORT = tostring(redis_port),
+                                 DATABASE_URL = one.env.DATABASE_URL, OUTBOX_RELAY_INTERVAL_MS = "600000" }
+    -- The other hosts stop relaying for a while: only the slow one's rows wait.
+    two:signal(support.signal.SIGSTOP)
+    one:signal(support.signal.SIGSTOP)
+    for _, w in ipairs(one:workers()) do support.signal.kill(w, support.signal.SIGSTOP) end
+    for _, w in ipairs(two:workers()) do support.signal.kill(w, support.signal.SIGSTOP) end
+    local p = api.player(slow)
+    local res = slow:request("POST", "/api/actions", { action_type = "BEFORE_KILL" }, p.headers)
+    assert.equal(200, res.status)
+    slow:kill() -- the whole host, workers included
+    assert.equal("1", api.sql(one, "SELECT count(*) FROM outbox_events WHERE relayed_at IS NULL "
+      .. "AND payload->>'action_type' = 'BEFORE_KILL'")[1][1])
+    for _, w in ipairs(one:workers()) do support.signal.kill(w, support.signal.SIGCONT) end
+    for _, w in ipairs(two:workers()) do support.signal.kill(w, support.signal.SIGCONT) end
+    one:signal(support.signal.SIGCONT)
+    two:signal(support.signal.SIGCONT)
+    assert.truthy(support.wait_for(function()
+      return api.sql(one, "SELECT count(*) FROM outbox_events WHERE relayed_at IS NULL")[1][1] == "0"
+    end, 10))
+    local found = false
+    for _, e in ipairs(one:request("GET", "/api/admin/stream/peek?topic=user_actions&count=20", nil,
+      admin.headers).json.items) do
+      if e.payload.user_action_id == res.json.id then found = true end
+    end
+    os.execute("rm -rf " .. slow.dir)
+    assert.is_true(found or false)
+  end)
+end)

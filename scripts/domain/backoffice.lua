@@ -14,6 +14,7 @@ local json = require "json"
 local redis = require "host.redis"
 local errors = require "lib.errors"
 local store = require "lib.store"
+local text = require "lib.text"
 local auth = require "domain.auth"
 local wallet = require "domain.wallet"
 
@@ -57,12 +58,6 @@ function M.stats()
   return out
 end
 
---- like_pattern(text) -> an ILIKE pattern matching text anywhere, with the
---- wildcards and the escape character in text matching themselves.
-function M.like_pattern(text)
-  return "%" .. text:gsub("[\\%%_]", "\\%0") .. "%"
-end
-
 local ADMIN_USER = "u.id, u.site_id, u.nickname, u.phone_number, u.vip_tier, u.is_active, u.is_admin, "
   .. "u.risk_profile, u.segment, u.banned_until, u.created_at, u.last_login"
 
@@ -75,7 +70,7 @@ function M.users(search, page, page_size)
   local where, args = "", {}
   if search and search ~= "" then
     where = " WHERE u.nickname ILIKE $1 OR u.site_id ILIKE $1 OR u.phone_number ILIKE $1"
-    args[1] = M.like_pattern(search)
+    args[1] = text.like_pattern(search)
   end
   local n = #args
   local total = store.one("SELECT count(*) AS n FROM users u" .. where, unpack(args)).n

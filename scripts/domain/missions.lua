@@ -38,6 +38,7 @@ local json = require "json"
 local errors = require "lib.errors"
 local periods = require "lib.periods"
 local store = require "lib.store"
+local text = require "lib.text"
 local clock = require "domain.clock"
 local events_log = require "domain.events_log"
 local progress = require "domain.progress"
@@ -48,7 +49,7 @@ local M = {}
 
 -- Target types only the server advances (§12.3); the progress endpoint
 -- refuses them.
-local SERVER_TRACKED = { play_count = true, win_count = true, gacha_pull = true, login = true, spend_tokens = true }
+local SERVER_TRACKED = progress.SERVER_KEYS
 
 -- The Mission shape (§12.2), in column order; the nullable columns answer
 -- JSON null when NULL.
@@ -219,6 +220,7 @@ end
 --- still be claimed, as for events (§12.1).
 function M.claim(user_id, mission_id, idempotency_key)
   return store.tx(function()
+    wallet.lock(user_id) -- the lock order of wallet.lua
     local m = store.one("SELECT id, mission_type, reset_period, rewards FROM missions "
       .. "WHERE id = $1 AND deleted_at IS NULL", mission_id)
     if not m then errors.raise("MISSION_NOT_FOUND") end
@@ -238,59 +240,11 @@ end
 
 ---------------------------------------------------------------- admin (§13.5)
 
--- pydantic's 422 item for a currency reward that is not a non-negative
--- integer.
-local function currency_item(key, v)
-  local item = { loc = { "body", "rewards", key } }
-  if type(v) ~= "number" then
-    item.type, item.msg = "int_type", "Input should be a valid integer"
-  elseif v ~= v or v % 1 ~= 0 then
-    item.type, item.msg = "int_from_float", "Input should be a valid integer, got a number with a fractional part"
-  elseif v < 0 then
-    item.type, item.msg, item.ctx = "greater_than_equal", "Input should be greater than or equal to 0", { ge = 0 }
-  else
-    item.type, item.msg, item.ctx = "less_than_equal",
-      "Input should be less than or equal to " .. string.format("%.0f", wallet.MAX), { le = wallet.MAX }
-  end
-  return item
-end
-
--- The loc of the first string (key or value) inside v that holds a NUL,
--- which jsonb cannot store, or nil. loc starts as the field's.
-local function nul_loc(v, loc)
-  if type(v) == "string" then return v:find("\0", 1, true) and loc or nil end
-  if type(v) ~= "table" then return nil end
-  for k, x in pairs(v) do
-    local at = { unpack(loc) }
-    at[#at + 1] = type(k) == "number" and k - 1 or k
-    if type(k) == "string" and k:find("\0", 1, true) then return at end
-    local found = nul_loc(x, at)
-    if found then return found end
-  end
-end
-
 -- Raises one 422 with every problem of the JSON fields of a create or
--- update, in declaration order: a currency reward that is not a
--- non-negative integer, a NUL anywhere in rewards or requirements.
+-- update (rewards.body_issues).
 local function check_json_fields(b)
-  local items = {}
-  if b.rewards ~= nil then
-    local key = rewards.bad_currency_key(b.rewards)
-    if key then items[#items + 1] = currency_item(key, b.rewards[key]) end
-  end
-  for _, name in ipairs { "rewards", "requirements" } do
-    local loc = nul_loc(b[name], { "body", name })
-    if loc then
-      items[#items + 1] = { loc = loc, type = "value_error",
-                            msg = "Value error, String must not contain NUL characters" }
-    end
-  end
+  local items = rewards.body_issues(b)
   if #items > 0 then errors.validation(items) end
-end
-
--- ILIKE pattern matching `q` as a plain substring (%, _ and \ match themselves).
-local function contains(q)
-  return "%" .. q:gsub("[\\%%_]", "\\%0") .. "%"
 end
 
 --- admin_list(filters) -> [Mission]: filters q (title, case-insensitive
@@ -301,7 +255,7 @@ function M.admin_list(f)
     .. "WHERE ($1::text IS NULL OR title ILIKE $1 ESCAPE '\\') AND ($2::text IS NULL OR mission_type = $2) "
     .. "AND ($3::boolean IS NULL OR is_active = $3) AND ($4 OR deleted_at IS NULL) "
     .. "ORDER BY sort_order, created_at DESC, id DESC LIMIT $5 OFFSET $6",
-    f.q and contains(f.q), f.type, f.active, f.include_deleted == true, f.limit, f.offset)
+    f.q and text.like_pattern(f.q), f.type, f.active, f.include_deleted == true, f.limit, f.offset)
   local out = json.array()
   for i, r in ipairs(rows) do out[i] = mission_view(r) end
   return out

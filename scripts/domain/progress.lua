@@ -28,6 +28,11 @@ local M = {}
 
 local listeners, counters = {}, {}
 
+--- The progress keys the server counts itself (§12.3): clients may not
+--- report them (events drop them from progress input, missions of these
+--- target types refuse client progress).
+M.SERVER_KEYS = { play_count = true, win_count = true, gacha_pull = true, login = true, spend_tokens = true }
+
 --- on(fn): fn(user_id, event) is called for every emitted event, in
 --- registration order, inside the emitter's transaction; an error in it
 --- rolls the whole action back.

@@ -12,6 +12,7 @@ local host = require "host"
 local json = require "json"
 local errors = require "lib.errors"
 local store = require "lib.store"
+local text = require "lib.text"
 local wallet = require "domain.wallet"
 local events_log = require "domain.events_log"
 
@@ -33,6 +34,38 @@ function M.bad_currency_key(rewards)
     local v = rewards[currency]
     if v ~= nil and not (type(v) == "number" and v >= 0 and v % 1 == 0 and v <= wallet.MAX) then return currency end
   end
+end
+
+-- pydantic's 422 item for a currency reward that is not a non-negative
+-- integer (the first bad_currency_key).
+local function currency_item(key, v)
+  local item = { loc = { "body", "rewards", key }, input = v }
+  if type(v) ~= "number" then
+    item.type, item.msg = "int_type", "Input should be a valid integer"
+  elseif v ~= v or v % 1 ~= 0 then
+    item.type, item.msg = "int_from_float", "Input should be a valid integer, got a number with a fractional part"
+  elseif v < 0 then
+    item.type, item.msg, item.ctx = "greater_than_equal", "Input should be greater than or equal to 0", { ge = 0 }
+  else
+    item.type, item.msg, item.ctx = "less_than_equal",
+      "Input should be less than or equal to " .. string.format("%.0f", wallet.MAX), { le = wallet.MAX }
+  end
+  return item
+end
+
+--- body_issues(body) -> the 422 items (possibly none) of an admin's event
+--- or mission body (§13.4, §13.5): a currency reward that is not a
+--- non-negative integer, and a NUL anywhere in rewards or requirements.
+function M.body_issues(b)
+  local items = {}
+  if type(b.rewards) == "table" then
+    local key = M.bad_currency_key(b.rewards)
+    if key then items[#items + 1] = currency_item(key, b.rewards[key]) end
+  end
+  for _, name in ipairs { "rewards", "requirements" } do
+    items[#items + 1] = text.nul_item(b[name], { "body", name })
+  end
+  return items
 end
 
 -- One user_rewards row; returns {id, awarded_at}.

@@ -67,6 +67,16 @@ function M.change(user_id, changes, opts)
   return after
 end
 
+--- lock(user_id): takes the user's wallet lock (the tokens row) in the
+--- caller's transaction. The lock order of everything that touches a
+--- user's money is wallet first, then the rest (plays debit first, then
+--- take the nonce and advance missions and events); a claim that marks its
+--- participation or mission row before crediting would take them the other
+--- way round and could deadlock with a play, so it calls this first.
+function M.lock(user_id)
+  store.query("SELECT balance FROM wallet_balances WHERE user_id = $1 AND currency = 'tokens' FOR UPDATE", user_id)
+end
+
 --- balances(user_id) -> {tokens, gold, gems, exp} (0 for missing rows).
 function M.balances(user_id)
   local b = { tokens = 0, gold = 0, gems = 0, exp = 0 }

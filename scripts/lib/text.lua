@@ -33,4 +33,31 @@ function M.repair(s)
   return concat(out)
 end
 
+--- nul_item(v, loc) -> FastAPI's 422 item for the first string (key or
+--- value) inside v holding a NUL byte, which PostgreSQL text and jsonb cannot
+--- store, its loc extended with the keys leading there (0-based indexes);
+--- nil when there is none.
+function M.nul_item(v, loc)
+  local function find(x, at)
+    if type(x) == "string" then return x:find("\0", 1, true) and at or nil end
+    if type(x) ~= "table" then return nil end
+    for k, y in pairs(x) do
+      local here = { unpack(at) }
+      here[#here + 1] = type(k) == "number" and k - 1 or k
+      if type(k) == "string" and k:find("\0", 1, true) then return here end
+      local found = find(y, here)
+      if found then return found end
+    end
+  end
+  local where = find(v, loc)
+  if where then return { loc = where, type = "value_error", msg = "Value error, String must not contain NUL characters" } end
+end
+
+--- like_pattern(text) -> an ILIKE/LIKE pattern matching text anywhere in a
+--- string, the wildcards and the escape character in text matching
+--- themselves (PostgreSQL's default escape is the backslash).
+function M.like_pattern(text)
+  return "%" .. text:gsub("[\\%%_]", "\\%0") .. "%"
+end
+
 return M

@@ -10,9 +10,10 @@
 -- contract's {"detail": …} shape, and the host must still be healthy after
 -- each route's battery. On the money routes and admin mutations every
 -- refused request is also checked to have written nothing: the caller's
--- balances, the ledger, game_plays, admin_audit, idempotency_keys and the
--- ban target's row are the same before and after. A failing route lists
--- every offending request.
+-- balances, the ledger, game_plays, admin_audit, idempotency_keys, the
+-- engagement rows (participations, user_rewards, notifications, claimed
+-- missions) and the ban target's row are the same before and after. A
+-- failing route lists every offending request.
 local support = require "spec.support.host"
 local http = require "spec.support.http"
 local api = require "spec.support.api"
@@ -333,6 +334,8 @@ describe("robustness", function()
       .. db.row("SELECT 'ledger=' || (SELECT count(*) FROM wallet_ledger) || ' plays=' || "
         .. "(SELECT count(*) FROM game_plays) || ' audit=' || (SELECT count(*) FROM admin_audit) || ' idem=' || "
         .. "(SELECT count(*) FROM idempotency_keys) || ' wallets=' || (SELECT sum(balance) FROM wallet_balances) "
+        .. "|| ' engagement=' || (SELECT count(*) FROM event_participations) || '/' || (SELECT count(*) FROM user_rewards) "
+        .. "|| '/' || (SELECT count(*) FROM notifications) || '/' || (SELECT count(*) FROM user_missions WHERE claimed) "
         .. "|| ' target=' || (SELECT is_active::text || '/' || vip_tier || '/' || coalesce(banned_until::text, '-') "
         .. "|| '/' || coalesce(ban_reason, '-') FROM users WHERE id = " .. ids.V .. ")")
   end

@@ -25,7 +25,8 @@ static void usage(FILE *out) {
             "  verify  re-derive a play's outcome from revealed seeds (--game G --server-seed S\n"
             "          --client-seed C --nonce N)\n"
             "  routes  print the route table of the scripts (--json: all of it, as specs read it)\n"
-            "  config  print the effective settings (secrets masked) and exit\n"
+            "  config  print the effective settings (secrets masked) and exit; --markdown: every\n"
+            "          setting with its defaults as the README's table\n"
             "  help    this text\n"
             "Settings come from config/settings.lua defaults, then ./.env, then the environment;\n"
             "CONFIG_DIR names the folder holding settings.lua (default ./config).\n"
@@ -46,6 +47,8 @@ int main(int argc, char **argv) {
         fprintf(stderr, "cchost: configuration: %s\n", err);
         return 2;
     }
+    if (strcmp(cmd, "config") == 0 && argc > 2 && strcmp(argv[2], "--markdown") == 0)
+        return tool_run("config-markdown", 0, argv + 3, NULL);
     if (strcmp(cmd, "config") == 0) {
         config_print(stdout);
         return 0;

@@ -627,6 +627,24 @@ local function sweep_lost()
   end
 end
 
+-- Repairs crash_sessions rows (and their crash_bets) still 'active' though
+-- their play has settled: a non-strict write that failed after the money
+-- commit leaves them so, and an active row refuses seed rotation (§8)
+-- until the user's next bet retires it. The settled play is the authority.
+local function sweep_stale_rows()
+  store.query("WITH fixed AS (UPDATE crash_sessions s SET "
+    .. "status = CASE p.outcome->>'result' WHEN 'cashed' THEN 'cashed' WHEN 'crashed' THEN 'crashed' ELSE 'expired' END, "
+    .. "actual_multiplier = (p.outcome->>'crash_x100')::numeric / 100, "
+    .. "cashout_multiplier = (p.outcome->>'cashout_x100')::numeric / 100, payout_amount = p.payout, "
+    .. "win_amount = CASE WHEN p.outcome->>'result' = 'cashed' THEN p.payout - p.bet_amount ELSE 0 END, "
+    .. "cashed_out_at = CASE WHEN p.outcome->>'result' = 'cashed' THEN p.settled_at END, updated_at = now() "
+    .. "FROM game_plays p WHERE p.id = s.game_play_id AND s.status = 'active' AND p.status = 'settled' "
+    .. "RETURNING s.id, p.outcome->>'result' AS result, s.payout_amount, s.cashout_multiplier, s.cashed_out_at) "
+    .. "UPDATE crash_bets b SET status = CASE f.result WHEN 'cashed' THEN 'cashed' WHEN 'crashed' THEN 'lost' "
+    .. "ELSE 'refunded' END, payout_amount = f.payout_amount, cashout_multiplier = f.cashout_multiplier, "
+    .. "cashed_out_at = f.cashed_out_at FROM fixed f WHERE b.session_id = f.id")
+end
+
 --- sweep(): one pass of the sweeper (§10.3); errors are logged, never
 --- raised. Every worker of every host calls it each CRASH_SWEEP_INTERVAL_MS;
 --- a short Redis lease lets one of them run per interval (the claims make
@@ -635,7 +653,7 @@ function M.sweep()
   local interval = math.max(1, math.floor(host.config.get("CRASH_SWEEP_INTERVAL_MS") * 0.9))
   local leased, lease = pcall(rcall, "SET", SWEEP_LEASE, host.crypto.uuid(), "NX", "PX", interval)
   if not (leased and lease) then return end
-  for _, pass in ipairs { sweep_active, sweep_lost } do
+  for _, pass in ipairs { sweep_active, sweep_lost, sweep_stale_rows } do
     local ok, err = pcall(pass)
     if not ok and not (host.is_http_error(err) and err.status == 503) then -- out of reach: logged by rcall/store
       host.log.error("crash: sweep failed", { error = describe(err) })

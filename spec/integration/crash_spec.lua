@@ -598,6 +598,25 @@ describe("crash without a running sweeper", function()
     assert.equal(200, bet(h, p, { bet_amount = 10 }).status)
   end)
 
+  it("repairs a session row left active after its round settled, so the seed can rotate again", function()
+    local p = player(h, 5000)
+    local b = bet_until(h, p, { bet_amount = 10 }, function(x) return x > 150 end)
+    assert.equal(200, cashout(h, p, b.game_id).status)
+    assert.truthy(support.wait_for(function()
+      return sql1(h, "SELECT status FROM crash_sessions WHERE external_session_id = '" .. b.game_id .. "'") == "cashed"
+    end, 5))
+    -- as if the non-strict write of the settlement had failed after the money commit
+    sql(h, "UPDATE crash_sessions SET status = 'active', payout_amount = NULL WHERE external_session_id = '"
+      .. b.game_id .. "'")
+    assert.equal(409, h:request("POST", "/api/fairness/rotate", nil, p.headers).status)
+    assert.equal(200, h:request("POST", "/test/crash/sweep").status)
+    assert.same({ "cashed", sql1(h, "SELECT payout FROM game_plays WHERE id = " .. b.play_id) },
+      sql(h, "SELECT status, payout_amount FROM crash_sessions WHERE external_session_id = '" .. b.game_id .. "'")[1])
+    assert.equal("cashed", sql1(h, "SELECT b.status FROM crash_bets b JOIN crash_sessions s ON s.id = b.session_id "
+      .. "WHERE s.external_session_id = '" .. b.game_id .. "'"))
+    assert.equal(200, h:request("POST", "/api/fairness/rotate", nil, p.headers).status)
+  end)
+
   it("reports crashed for a cash-out after the crash point", function()
     set_growth(h, FAST)
     local p = player(h)

@@ -61,6 +61,30 @@ function M.public_config(game_type)
   return rules.public(rules.config)
 end
 
+--- rtp_report() -> {generation, games} (§13.6): per registry game the exact
+--- figures of the loaded paytable from its own exact() and distribution()
+--- (the same numbers as `cchost rtp`), with its band from
+--- config/rtp_bands.lua. A game without a band whose distribution lists
+--- rarities (gacha: item values are never credited) reports rtp and band
+--- null and its display value per token instead.
+function M.rtp_report()
+  local bands = require "config.rtp_bands"
+  local games = json.array()
+  for _, game_type in ipairs(registry.list()) do
+    local game = registry.get(game_type)
+    local exact, dist, band = game.exact(game.config), game.distribution(game.config), bands[game_type]
+    local entry = {
+      game_type = game_type, hit_frequency = exact.hit_frequency, std_dev_per_play = exact.stddev,
+      distribution = dist, rtp = exact.rtp, band = band and { min = band[1], max = band[2] } or json.null,
+    }
+    if not band and dist[1] and dist[1].rarity then
+      entry.rtp, entry.display_value_per_token = json.null, exact.rtp
+    end
+    games[#games + 1] = entry
+  end
+  return { generation = host.generation, games = games }
+end
+
 --- gacha_config() -> the gacha odds disclosure of the loaded generation.
 function M.gacha_config()
   local gacha = registry.get("gacha")

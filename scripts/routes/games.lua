@@ -94,3 +94,10 @@ host.route {
     return games.public_config(req.params.game_type)
   end,
 }
+
+host.route {
+  method = "GET", path = "/api/admin/games/rtp", auth = "admin", tags = { "Admin" }, moves_money = false,
+  summary = "Exact RTP, hit frequency, band and payout distribution of every game of the loaded scripts",
+  operation_id = "admin_games_rtp",
+  handler = function() return games.rtp_report() end,
+}

@@ -200,4 +200,25 @@ describe("admin console", function()
       .. "AND payload->>'target_id' = '" .. p.id .. "'"))
     assert.equal(422, get("/api/admin/audit?limit=501").status)
   end)
+
+  it("reports every game's exact RTP, band and distribution (the figures of cchost rtp)", function()
+    local r = get("/api/admin/games/rtp").json
+    assert.equal(1, r.generation)
+    local by = {}
+    for _, g in ipairs(r.games) do by[g.game_type] = g end
+    assert.same({ "crash", "gacha", "rps", "slot" }, api.keys(by))
+    local slot = by.slot
+    assert.equal(0.950748, math.floor(slot.rtp * 1e6 + 0.5) / 1e6)
+    assert.same({ min = 0.945, max = 0.955 }, slot.band)
+    local total, mean = 0, 0
+    for i, d in ipairs(slot.distribution) do
+      if i > 1 then assert.is_true(d.payout_multiplier > slot.distribution[i - 1].payout_multiplier) end
+      total, mean = total + d.probability, mean + d.probability * d.payout_multiplier
+    end
+    assert.is_true(math.abs(total - 1) < 1e-9 and math.abs(mean - slot.rtp) < 1e-9)
+    assert.same({ http.json.null, http.json.null }, { by.gacha.rtp, by.gacha.band })
+    assert.equal(1.633333, math.floor(by.gacha.display_value_per_token * 1e6 + 0.5) / 1e6)
+    assert.equal("legendary", by.gacha.distribution[4].rarity)
+    assert.equal(403, get("/api/admin/games/rtp", player.headers).status)
+  end)
 end)

@@ -168,18 +168,38 @@ local function advance(user_id, items)
   return done
 end
 
--- Automatic progress (§12.3), in the triggering transaction: each count
--- key advances the current rows of the missions targeting it, honouring
--- requirements.game_type (only plays of that game count).
+-- Automatic progress (§12.3), in the triggering transaction, in ONE
+-- statement (it runs inside every play): the current row of every active
+-- mission is created when missing (as ensure() does) and, for the missions
+-- whose target_type a count names, advanced by it, capped at the target,
+-- honouring requirements.game_type (only plays of that game count; a login
+-- counts for missions without one). The period kind of a mission is
+-- periods.kind_of written in SQL; the period bounds come from lib/periods.
+local COUNT_PROGRESS = "INSERT INTO user_missions AS um (user_id, mission_id, period_start, reset_at, "
+  .. "current_progress, completed, completed_at) "
+  .. "SELECT $1, m.id, k.start, k.reset_at, LEAST(c.inc, m.target_value), c.inc >= m.target_value, "
+  .. "CASE WHEN c.inc >= m.target_value THEN now() END "
+  .. "FROM missions m "
+  .. "JOIN jsonb_to_recordset($3::jsonb) AS k(kind text, start timestamptz, reset_at timestamptz) "
+  .. "ON k.kind = CASE WHEN m.reset_period IN ('daily', 'weekly', 'never') THEN m.reset_period "
+  .. "WHEN m.mission_type IN ('daily', 'weekly') THEN m.mission_type ELSE 'never' END "
+  .. "CROSS JOIN LATERAL (SELECT CASE WHEN m.requirements ->> 'game_type' IS NOT NULL "
+  .. "AND m.requirements ->> 'game_type' IS DISTINCT FROM $4::text THEN 0 "
+  .. "ELSE coalesce(($2::jsonb ->> m.target_type)::bigint, 0) END AS inc) c "
+  .. "WHERE m.is_active AND m.deleted_at IS NULL ORDER BY m.id "
+  .. "ON CONFLICT (user_id, mission_id, period_start) DO UPDATE SET "
+  .. "current_progress = LEAST(um.current_progress + EXCLUDED.current_progress, "
+  .. "(SELECT target_value FROM missions WHERE id = um.mission_id)), "
+  .. "completed = um.current_progress + EXCLUDED.current_progress "
+  .. ">= (SELECT target_value FROM missions WHERE id = um.mission_id), "
+  .. "completed_at = CASE WHEN um.current_progress + EXCLUDED.current_progress "
+  .. ">= (SELECT target_value FROM missions WHERE id = um.mission_id) THEN now() END "
+  .. "WHERE NOT um.completed AND EXCLUDED.current_progress > 0"
+
 progress.on_counts(function(user_id, counts, game_type)
-  local items = json.array()
-  for _, m in ipairs(ensure(user_id)) do
-    local inc, only = counts[m.target_type], m.requirements.game_type
-    if inc and inc > 0 and (only == nil or only == json.null or only == game_type) then
-      items[#items + 1] = { mission_id = m.id, period_start = m.period_start, inc = inc }
-    end
-  end
-  if #items > 0 then advance(user_id, items) end
+  local current, kinds = current_periods(), json.array()
+  for kind, p in pairs(current) do kinds[#kinds + 1] = { kind = kind, start = p.start, reset_at = p.reset_at } end
+  store.query(COUNT_PROGRESS, user_id, counts, kinds, game_type)
 end)
 
 --- list(user_id, mission_type) -> [UserMission] of the current periods

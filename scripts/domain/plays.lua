@@ -3,16 +3,19 @@
 -- provably-fair stream, credit the payout, and write the play row, the user
 -- action, the outbox event and the progress events, all or nothing.
 --
--- The play id is reserved first (nextval) so the ledger reference
--- `play:<id>` can name the play before it is drawn. The debit comes before
--- the nonce: locks are always taken wallet first, then seed, and a short
--- balance (400 from the wallet) rolls back before anything else happened,
--- so no play row, ledger row, nonce or progress is left behind.
+-- The play id is reserved with the debit (wallet.stake: one statement) so
+-- the ledger reference `play:<id>` can name the play before it is drawn.
+-- The debit comes before the nonce: locks are always taken wallet first,
+-- then seed, and a short balance (400 from the wallet) rolls back before
+-- anything else happened, so no play row, ledger row, nonce or progress is
+-- left behind. The play row, its user action and its outbox event are one
+-- statement too (the hot path writes the rows events_log.lua writes
+-- elsewhere): a spin is BEGIN, stake, nonce, [payout], record, progress,
+-- COMMIT.
 local store = require "lib.store"
 local fair = require "lib.fair"
 local wallet = require "domain.wallet"
 local fairness = require "domain.fairness"
-local events_log = require "domain.events_log"
 local progress = require "domain.progress"
 
 local M = {}
@@ -36,41 +39,41 @@ local M = {}
 function M.run(user_id, p)
   assert(p.bet > 0 and p.bet % 1 == 0, "plays.run: bet must be a positive integer")
   return store.tx(function()
-    local id = store.one("SELECT nextval(pg_get_serial_sequence('game_plays', 'id')) AS id").id
-    local reference = "play:" .. id
-    local balance = wallet.change(user_id, { tokens = -p.bet },
-      { reason = "game_bet", reference = reference, idempotency_key = p.idempotency_key }).tokens
+    local id, balance = wallet.stake(user_id, p.bet, p.idempotency_key)
     local seed = fairness.take_nonce(user_id)
     local outcome, payout = p.draw(fair.stream(seed.server_seed, seed.client_seed, seed.nonce), id)
     assert(payout >= 0 and payout % 1 == 0, "plays.run: payout must be a non-negative integer")
     assert(not (p.pending and payout > 0), "plays.run: a pending play has no payout yet")
     if payout > 0 then
       balance = wallet.change(user_id, { tokens = payout },
-        { reason = "game_payout", reference = reference, idempotency_key = p.idempotency_key }).tokens
+        { reason = "game_payout", reference = "play:" .. id, idempotency_key = p.idempotency_key }).tokens
     end
     local play = {
       id = id, user_id = user_id, game_type = p.game_type, bet = p.bet, outcome = outcome, payout = payout,
       is_win = payout > p.bet, balance = balance, nonce = seed.nonce, server_seed_hash = seed.server_seed_hash,
       client_seed = seed.client_seed, fairness_seed_id = seed.seed_id,
     }
-    play.created_at = store.one("INSERT INTO game_plays (id, user_id, game_type, bet_amount, payout, is_win, outcome, "
-      .. "status, fairness_seed_id, nonce, server_seed_hash, client_seed, settled_at) "
-      .. "VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9, $10, $11, $12, "
-      .. "CASE WHEN $13 THEN now() END) RETURNING created_at",
-      id, user_id, p.game_type, p.bet, payout, play.is_win, outcome, p.pending and "pending" or "settled",
-      seed.seed_id, seed.nonce, seed.server_seed_hash, seed.client_seed, not p.pending).created_at
+    local status = p.pending and "pending" or "settled"
+    -- A pending play's outcome stays in its row only (a crash point is
+    -- secret until the round ends); the action and the outbox event carry
+    -- the figures, the play row the outcome.
+    play.created_at = store.one("WITH g AS (INSERT INTO game_plays (id, user_id, game_type, bet_amount, payout, "
+      .. "is_win, outcome, status, fairness_seed_id, nonce, server_seed_hash, client_seed, settled_at) "
+      .. "VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8::text, $9, $10, $11, $12, CASE WHEN $8::text = 'settled' THEN now() END) "
+      .. "RETURNING created_at), "
+      .. "a AS (INSERT INTO user_actions (user_id, action_type, action_data) SELECT $2, $13, "
+      .. "jsonb_build_object('play_id', $1::bigint, 'game_type', $3::text, 'bet_amount', $4::bigint, "
+      .. "'payout', $5::bigint) || CASE WHEN $8::text = 'settled' THEN jsonb_build_object('outcome', $7::jsonb) "
+      .. "ELSE '{}' END FROM g), "
+      .. "o AS (INSERT INTO outbox_events (topic, event_type, payload) SELECT 'game_events', 'game.play', "
+      .. "jsonb_build_object('play_id', $1::bigint, 'user_id', $2::bigint, 'game_type', $3::text, "
+      .. "'bet_amount', $4::bigint, 'payout', $5::bigint, 'is_win', $6::boolean, 'status', $8::text, "
+      .. "'nonce', $10::bigint, 'server_seed_hash', $11::text, 'client_seed', $12::text, "
+      .. "'created_at', to_char(g.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')) FROM g) "
+      .. "SELECT created_at FROM g",
+      id, user_id, p.game_type, p.bet, payout, play.is_win, outcome, status, seed.seed_id, seed.nonce,
+      seed.server_seed_hash, seed.client_seed, p.action_type).created_at
     if p.record then p.record(play) end
-    -- A pending play's outcome stays in its row only (a crash point is secret
-    -- until the round ends).
-    events_log.action(user_id, p.action_type, {
-      play_id = id, game_type = p.game_type, bet_amount = p.bet, payout = payout,
-      outcome = not p.pending and outcome or nil,
-    })
-    events_log.outbox("game_events", "game.play", {
-      play_id = id, user_id = user_id, game_type = p.game_type, bet_amount = p.bet, payout = payout,
-      is_win = play.is_win, status = p.pending and "pending" or "settled", nonce = seed.nonce,
-      server_seed_hash = seed.server_seed_hash, client_seed = seed.client_seed, created_at = play.created_at,
-    })
     progress.emit(user_id, { kind = "play", game_type = p.game_type, bet = p.bet, payout = payout,
                              win = play.is_win, play_id = id })
     for _, event in ipairs(p.events or {}) do

@@ -31,6 +31,15 @@ function M.create(user_id, initial)
   if next(changes) then M.change(user_id, changes, { reason = "initial_grant" }) end
 end
 
+-- Raises why a conditional update changed no row: no wallet (the user is
+-- gone), a balance that would go negative, or one past 2^53-1.
+local function refused(user_id, currency, delta)
+  if not store.one("SELECT balance FROM wallet_balances WHERE user_id = $1 AND currency = $2", user_id, currency) then
+    errors.raise("USER_NOT_FOUND")
+  end
+  errors.raise(delta < 0 and "INSUFFICIENT_TOKENS" or "BALANCE_LIMIT")
+end
+
 --- change(user_id, changes, opts) -> balances after, by currency.
 --- changes: { tokens = -10, gold = 5 } (non-zero integers); opts: reason
 --- (required), reference, idempotency_key, actor_id. Must run inside a
@@ -44,27 +53,36 @@ function M.change(user_id, changes, opts)
     local delta = changes[cur]
     if delta and delta ~= 0 then
       assert(delta == math.floor(delta), "wallet amounts are integers")
-      local row = store.one(
-        "UPDATE wallet_balances SET balance = balance + $3, updated_at = now() "
-          .. "WHERE user_id = $1 AND currency = $2 AND balance + $3 >= 0 AND balance + $3 <= 9007199254740991 "
-          .. "RETURNING balance",
-        user_id, cur, delta)
-      if not row then
-        local exists = store.one("SELECT balance FROM wallet_balances WHERE user_id = $1 AND currency = $2",
-          user_id, cur)
-        if not exists then errors.raise("USER_NOT_FOUND") end
-        errors.raise(delta < 0 and "INSUFFICIENT_TOKENS" or "BALANCE_LIMIT")
-      end
-      local ok, err, sqlstate = db.query(
-        "INSERT INTO wallet_ledger (user_id, currency, delta, balance_after, reason, reference, idempotency_key, actor_id) "
-          .. "VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        user_id, cur, delta, row.balance, opts.reason, opts.reference, opts.idempotency_key, opts.actor_id)
-      if not ok and sqlstate == "23505" then errors.raise("ALREADY_CREDITED") end
-      store.check(ok, err, sqlstate)
-      after[cur] = row.balance
+      -- One statement: the conditional update and its ledger row.
+      local rows, err, sqlstate = db.query("WITH w AS (UPDATE wallet_balances SET balance = balance + $3, "
+          .. "updated_at = now() WHERE user_id = $1 AND currency = $2 AND balance + $3 >= 0 "
+          .. "AND balance + $3 <= 9007199254740991 RETURNING balance) "
+          .. "INSERT INTO wallet_ledger (user_id, currency, delta, balance_after, reason, reference, idempotency_key, "
+          .. "actor_id) SELECT $1, $2, $3, w.balance, $4, $5, $6, $7 FROM w RETURNING balance_after",
+        user_id, cur, delta, opts.reason, opts.reference, opts.idempotency_key, opts.actor_id)
+      if not rows and sqlstate == "23505" then errors.raise("ALREADY_CREDITED") end
+      store.check(rows, err, sqlstate)
+      if #rows == 0 then refused(user_id, cur, delta) end
+      after[cur] = rows[1].balance_after
     end
   end
   return after
+end
+
+--- stake(user_id, bet, idempotency_key) -> play_id, balance: a play's
+--- debit in one statement: the tokens row's conditional update, a new
+--- game_plays id (drawn only when the debit succeeds) and the game_bet
+--- ledger row referencing play:<id>. Raises like change(). The hottest
+--- statement of the host: one executor run instead of three round trips.
+function M.stake(user_id, bet, idempotency_key)
+  local row = store.one("WITH w AS (UPDATE wallet_balances SET balance = balance - $2, updated_at = now() "
+    .. "WHERE user_id = $1 AND currency = 'tokens' AND balance >= $2 RETURNING balance), "
+    .. "p AS MATERIALIZED (SELECT nextval(pg_get_serial_sequence('game_plays', 'id')) AS id FROM w), "
+    .. "l AS (INSERT INTO wallet_ledger (user_id, currency, delta, balance_after, reason, reference, idempotency_key) "
+    .. "SELECT $1, 'tokens', -$2::bigint, w.balance, 'game_bet', 'play:' || p.id, $3 FROM w, p) "
+    .. "SELECT p.id, w.balance FROM w, p", user_id, bet, idempotency_key)
+  if not row then refused(user_id, "tokens", -bet) end
+  return row.id, row.balance
 end
 
 --- lock(user_id): takes the user's wallet lock (the tokens row) in the

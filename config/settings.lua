@@ -55,6 +55,12 @@ return {
     description = "comma-separated origins allowed by CORS (credentials allowed)" },
   { name = "TRUSTED_PROXIES", type = "string", default = "",
     description = "comma-separated proxy addresses whose X-Forwarded-For is trusted" },
+  { name = "STATIC_MOUNTS", type = "string",
+    default = "/docs=tools/docs/swagger,/redoc=tools/docs/redoc,/docs/vendor=var/docs/node_modules;immutable,"
+      .. "/console=scripts/console;csp,/console/vendor=var/docs/node_modules;immutable",
+    description = "folders the host serves as static files, without Lua: comma list of "
+      .. "URL_PREFIX=FOLDER[;immutable][;csp] (relative to the working folder; ;immutable: versioned files that "
+      .. "browsers may cache for a year; ;csp: an application served with a strict Content-Security-Policy)" },
 
   -- Connections
   { name = "DATABASE_URL", type = "string", default = "", secret = true,

@@ -25,6 +25,7 @@
 #include <time.h>
 
 #include "log.h"
+#include "metrics.h"
 #include "rng.h"
 
 enum { TIMER_NONE, TIMER_HEADER, TIMER_BODY, TIMER_IDLE };
@@ -214,14 +215,20 @@ static int origin_allowed(const char *origin, size_t len) {
 }
 
 
-static void access_log(http_request_t *r, int status, size_t bytes, const char *user_id) {
+/* Nanoseconds since r was dispatched: what the access log and the latency
+ * histogram report. */
+static uint64_t http__elapsed_ns(const http_request_t *r) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec - r->start_ns;
+}
+
+static void access_log(http_request_t *r, int status, size_t bytes, const char *user_id, uint64_t ns) {
     if (!opt.access_log || !log_enabled(LOG_INFO)) return;
     char path[1024], method[32];
     log_escape(path, sizeof path, r->path, r->path_len);
     log_escape(method, sizeof method, r->method, r->method_len);
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    double ms = ((uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec - r->start_ns) / 1e6;
+    double ms = ns / 1e6;
     char line[1600];
     int n = snprintf(line, sizeof line,
                      "\"msg\":\"request\",\"request_id\":\"%s\",\"method\":\"%s\",\"path\":\"%s\","
@@ -316,6 +323,7 @@ static void refuse(http_conn_t *c, int status, const char *detail) {
     char body[128];
     int n = snprintf(body, sizeof body, "{\"detail\":\"%s\"}", detail);
     c->close_after = 1;
+    metrics_refused(status);
     send_response(c, NULL, status, NULL, 0, body, (size_t)n, 0);
     if (c->reading) uv_read_stop((uv_stream_t *)&c->tcp), c->reading = 0;
     arm_timer(c, TIMER_NONE);
@@ -354,7 +362,9 @@ void http_respond(http_request_t *r, int status, const char *extra, size_t extra
                   size_t body_len, const char *user_id) {
     http_conn_t *c = r->conn;
     ninflight--;
-    access_log(r, status, body_len, user_id);
+    uint64_t ns = http__elapsed_ns(r);
+    metrics_request(r->metrics_route, status, ns);
+    access_log(r, status, body_len, user_id, ns);
     c->busy = 0;
     if (c->closing) { /* the client went away meanwhile: drop the answer */
         c->closing = 0;
@@ -379,7 +389,9 @@ uv_tcp_t *http_upgrade(http_request_t *r, const char *head, size_t head_len, con
                        size_t *leftover_len) {
     http_conn_t *c = r->conn;
     ninflight--;
-    access_log(r, 101, 0, NULL);
+    uint64_t ns = http__elapsed_ns(r);
+    metrics_request(r->metrics_route, 101, ns);
+    access_log(r, 101, 0, NULL, ns);
     c->busy = 0;
     if (c->closing) { /* the client went away during the handshake */
         c->closing = 0;
@@ -578,6 +590,20 @@ static void answer_preflight(http_conn_t *c, http_request_t *r) {
     http_respond(r, 200, extra, (size_t)n, "OK", 2, NULL);
 }
 
+/* The metrics route slot of a request no route takes (yet), by method. */
+static int http__metrics_unmatched(uint8_t method) {
+    switch (method) {
+    case HTTP_GET: return METRICS_UNMATCHED_GET;
+    case HTTP_HEAD: return METRICS_UNMATCHED_HEAD;
+    case HTTP_POST: return METRICS_UNMATCHED_POST;
+    case HTTP_PUT: return METRICS_UNMATCHED_PUT;
+    case HTTP_PATCH: return METRICS_UNMATCHED_PATCH;
+    case HTTP_DELETE: return METRICS_UNMATCHED_DELETE;
+    case HTTP_OPTIONS: return METRICS_UNMATCHED_OPTIONS;
+    default: return METRICS_UNMATCHED_OTHER;
+    }
+}
+
 /* Fills c->req from the parsed buffers and hands it to the handler. */
 static void dispatch(http_conn_t *c) {
     http_request_t *r = &c->req;
@@ -608,6 +634,7 @@ static void dispatch(http_conn_t *c) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     r->start_ns = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+    r->metrics_route = http__metrics_unmatched(c->parser.method);
     arm_timer(c, TIMER_NONE);
     c->in_message = 0;
     if (c->parser.method == HTTP_OPTIONS && http_header(r, "origin", NULL) &&

@@ -42,6 +42,7 @@ typedef struct {
     char request_id[65];
     char remote_addr[64];
     uint64_t start_ns;
+    int metrics_route; /* metrics.h route slot it counts under: "unmatched" until a route takes it */
 } http_request_t;
 
 typedef struct {

@@ -223,6 +223,19 @@ static int lua_host__scripts_status(lua_State *L) {
     return 1;
 }
 
+const char *lua_host_instance(void) {
+    static char instance[300];
+    static pid_t of;
+    if (of != getpid()) { /* computed per process: workers are forked */
+        char name[256] = "host";
+        gethostname(name, sizeof name - 1);
+        name[sizeof name - 1] = 0;
+        snprintf(instance, sizeof instance, "%s-%d", name, (int)getpid());
+        of = getpid();
+    }
+    return instance;
+}
+
 int luaopen_cc_host(lua_State *L) {
     static const luaL_Reg fns[] = {{"now", lua_host__now},
                                    {"now_ms", lua_host__now_ms},
@@ -243,12 +256,7 @@ int luaopen_cc_host(lua_State *L) {
     luaL_register(L, NULL, fns);
     lua_pushinteger(L, getpid());
     lua_setfield(L, -2, "pid");
-    /* instance: this process among every host's workers ("<hostname>-<pid>"),
-     * stable across reloads (presence counts in Redis are kept under it). */
-    char name[256] = "host";
-    gethostname(name, sizeof name - 1);
-    name[sizeof name - 1] = 0;
-    lua_pushfstring(L, "%s-%d", name, (int)getpid());
+    lua_pushstring(L, lua_host_instance());
     lua_setfield(L, -2, "instance");
     return 1;
 }

@@ -17,6 +17,12 @@ int luaopen_cc_host(lua_State *L);
  * 0, or -1 when it cannot take another request. */
 void lua_host_set_reloader(int (*fn)(lua_State *co));
 
+/* This process among every host's workers: "<hostname>-<pid>" (host.instance
+ * in Lua). Presence counts in Redis are kept under it, and a socket is
+ * addressed as "<instance>/<socket id>". Static storage, valid for the
+ * process's life. */
+const char *lua_host_instance(void);
+
 /* Installs the hook tool_exit(status) calls in a command-line tool run. */
 void lua_host_set_tool_exit(void (*fn)(int status));
 

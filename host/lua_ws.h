@@ -2,9 +2,25 @@
  *
  * Bridges the protocol engine (ws.c) and the scripts: completes the upgrade
  * a WebSocket route's on_handshake accepted, runs the route's on_open /
- * on_message / on_close in coroutines, keeps the worker's local sockets by
- * user, and delivers what any process published on the Redis channels
- * cc:notify:user:<id>, cc:notify:broadcast and cc:notify:close:<id>. */
+ * on_message / on_close in coroutines, indexes the worker's local sockets by
+ * id, user and session, and acts on what any process published on the Redis
+ * channels cc:notify:user:<user id> and cc:notify:broadcast (the payload is
+ * the text to send), cc:notify:close:<user id> and
+ * cc:notify:close_session:<session id> (the payload is the close code; the
+ * sockets close with reason "session revoked").
+ *
+ * Module cc.ws (what scripts/host/loader.lua wraps into host.ws; every call
+ * acts on this worker's sockets only):
+ *   send_local(id, data [, "binary"]) -> true | nil, "closed" | "output limit"
+ *   close_local(id [, code [, reason]])       code defaults to 1000
+ *   deliver(user_id | 0, text) -> sockets reached (0: every socket)
+ *   close_user(user_id, code [, reason])
+ *   close_session(session_id, code [, reason])
+ *   count() -> sockets open;  user_count(user_id) -> the user's sockets open
+ * A code must be one a close frame may carry (1000-1003, 1007-1014,
+ * 3000-4999), else the call raises. Socket, user and session ids are
+ * positive integers; the user and session of a socket are the `user_id` and
+ * `session_id` of the table its route's on_handshake returned. */
 #ifndef CCHOST_LUA_WS_H
 #define CCHOST_LUA_WS_H
 

@@ -14,7 +14,7 @@
 
 static void usage(FILE *out) {
     fprintf(out,
-            "usage: cchost [serve|migrate|admin|rtp|verify|routes|config|help]\n"
+            "usage: cchost [serve|migrate|admin|rtp|verify|routes|openapi|config|help]\n"
             "  serve   run the HTTP host (default): a master and WORKERS worker processes\n"
             "  migrate apply MIGRATIONS_DIR to DATABASE_URL (--status, --check, --dir DIR)\n"
             "  admin create --site-id ID --nickname NAME --phone PHONE\n"
@@ -25,6 +25,8 @@ static void usage(FILE *out) {
             "  verify  re-derive a play's outcome from revealed seeds (--game G --server-seed S\n"
             "          --client-seed C --nonce N)\n"
             "  routes  print the route table of the scripts (--json: all of it, as specs read it)\n"
+            "  openapi print the OpenAPI 3.1 document, the bytes GET /openapi.json serves under\n"
+            "          the same settings (needs neither PostgreSQL nor Redis)\n"
             "  config  print the effective settings (secrets masked) and exit; --markdown: every\n"
             "          setting with its defaults as the README's table\n"
             "  help    this text\n"
@@ -54,7 +56,8 @@ int main(int argc, char **argv) {
         return 0;
     }
     if (strcmp(cmd, "migrate") == 0) return migrate_main(argc - 2, argv + 2);
-    if (strcmp(cmd, "rtp") == 0 || strcmp(cmd, "verify") == 0 || strcmp(cmd, "routes") == 0)
+    if (strcmp(cmd, "rtp") == 0 || strcmp(cmd, "verify") == 0 || strcmp(cmd, "routes") == 0 ||
+        strcmp(cmd, "openapi") == 0)
         return tool_run(cmd, argc - 2, argv + 2, NULL);
     if (strcmp(cmd, "admin") == 0 && argc > 2 && strcmp(argv[2], "create") == 0) {
         char pw[1024] = "";

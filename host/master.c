@@ -22,6 +22,9 @@
  *     when all answered "prepared" sends "commit"; any failure sends "abort"
  *     and the old generation stays. Workers forked later inherit the current
  *     snapshot, which nothing outside this process can delete.
+ *   - the metrics segment (metrics.h): mapped before any worker exists, like
+ *     the ticks, so every worker adds to it and any of them can answer a
+ *     scrape; the master records reload outcomes and worker exits there.
  * Files: READY_FILE gets the port once every worker serves; WORKERS_FILE the
  * worker pids (rewritten on every respawn). */
 #include "master.h"
@@ -36,6 +39,7 @@
 #include <string.h>
 #include <sys/inotify.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -47,6 +51,7 @@
 
 #include "config.h"
 #include "log.h"
+#include "metrics.h"
 #include "snapshot.h"
 #include "vm.h"
 #include "worker.h"
@@ -219,6 +224,7 @@ static int master__take_snapshot(char *err, size_t errlen) {
 
 static void master__finish_reload(int ok) {
     uint64_t now = worker_now_ms();
+    metrics_reload(ok, ok ? pending_gen : generation); /* before any worker, or its client, hears of it */
     if (ok) {
         close(snapshot_fd);
         snapshot_fd = pending_fd;
@@ -358,6 +364,7 @@ static void master__reap(void) {
             int was_ready = slots[i].ready;
             uint64_t age = worker_now_ms() - slots[i].started_ms;
             slots[i] = (slot_t){.pid = 0, .ctl = -1, .fails = slots[i].fails};
+            metrics_worker_exit(i);
             master__write_workers_file();
             if (stopping || initial_failed) break;
             if (!was_ready && !announced) { /* the host never served: a start failure */
@@ -467,6 +474,26 @@ static int master__listen_on(const char *host, int port_wanted) {
     return fd;
 }
 
+/* Raises the soft limit of open files to the hard one and logs the figure.
+ * Every WebSocket holds a descriptor for as long as it is open, so the
+ * default soft limit (often 1024) would cap a worker's sockets far below
+ * what its memory allows; the master does it once, before forking, and the
+ * workers inherit the limit. */
+static void master__raise_open_files(void) {
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) < 0) {
+        log_warnf("open files: cannot read the limit: %s", strerror(errno));
+        return;
+    }
+    if (rl.rlim_cur < rl.rlim_max) {
+        struct rlimit raised = {.rlim_cur = rl.rlim_max, .rlim_max = rl.rlim_max};
+        if (setrlimit(RLIMIT_NOFILE, &raised) == 0) rl = raised;
+        else log_warnf("open files: cannot raise the soft limit: %s", strerror(errno));
+    }
+    log_infof("open files: soft limit %llu (hard %llu)", (unsigned long long)rl.rlim_cur,
+              (unsigned long long)rl.rlim_max);
+}
+
 static int master__live_workers(void) {
     int n = 0;
     for (int i = 0; i < nworkers; i++) n += slots[i].pid > 0;
@@ -479,6 +506,7 @@ int master_run(void) {
     if (nworkers <= 0) nworkers = (int)sysconf(_SC_NPROCESSORS_ONLN);
     if (nworkers <= 0) nworkers = 1;
     if (nworkers > MAX_WORKERS) nworkers = MAX_WORKERS;
+    master__raise_open_files();
 
     listen_fd = master__listen_on(config_str("HOST"), (int)config_num("PORT"));
     if (listen_fd < 0) {
@@ -504,6 +532,12 @@ int master_run(void) {
         fprintf(stderr, "cchost: %s\n", strerror(errno));
         return 1;
     }
+    int mrc = metrics_create(nworkers); /* shared with the workers, like the ticks */
+    if (mrc < 0) {
+        fprintf(stderr, "cchost: metrics: %s\n", strerror(-mrc));
+        return 1;
+    }
+    metrics_reload(-1, generation);
     struct sigaction sa = {0};
     sa.sa_handler = master__on_signal;
     sigemptyset(&sa.sa_mask);

@@ -38,6 +38,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "metrics.h"
 
 #define PG_BACKOFF_MIN_MS 100.0
 #define PG_BACKOFF_MAX_MS 5000.0
@@ -582,6 +583,7 @@ static void on_wait_timeout(uv_timer_t *t) {
     uint64_t now = uv_now(pool.loop);
     while (pool.head && pool.head->deadline <= now) {
         pg_waiter_t *w = waiter_pop();
+        metrics_count(METRICS_DB_POOL_TIMEOUTS);
         w->cb(NULL, "pool timeout", NULL, w->data);
         free(w);
     }
@@ -669,6 +671,7 @@ void pg_release(pg_conn_t *c) {
 }
 
 int pg_pool_in_use(void) { return pool.in_use; }
+int pg_pool_waiting(void) { return pool.nwaiting; }
 int pg_pool_size(void) { return pool.size; }
 
 /* ---- set-up ------------------------------------------------------------- */

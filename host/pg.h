@@ -83,8 +83,10 @@ int pg_query_simple(pg_conn_t *c, const char *sql, pg_result_cb cb, void *data);
  * working connection. */
 int pg_backend_pid(pg_conn_t *c);
 
-/* Connections handed out now, and the configured pool size. */
+/* Connections handed out now, callers waiting for one, and the configured
+ * pool size. */
 int pg_pool_in_use(void);
+int pg_pool_waiting(void);
 int pg_pool_size(void);
 
 #endif

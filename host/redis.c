@@ -61,6 +61,7 @@
 #include <sys/socket.h>
 
 #include "log.h"
+#include "metrics.h"
 
 #define REDIS__BACKOFF_MIN_MS 100.0
 #define REDIS__BACKOFF_MAX_MS 2000.0
@@ -232,9 +233,19 @@ static int redis__cmd_claim(redis__cmd_t *c) {
     return 1;
 }
 
+/* Gives c's caller its answer, counting a failure by kind (metrics.h). */
+static void redis__cmd_answer(redis__cmd_t *c, redisReply *reply, const char *err) {
+    if (err)
+        metrics_count(reply                                ? METRICS_REDIS_REPLY
+                      : strcmp(err, REDIS_E_TIMEOUT) == 0 ? METRICS_REDIS_TIMEOUT
+                      : strcmp(err, REDIS_E_LOST) == 0    ? METRICS_REDIS_LOST
+                                                           : METRICS_REDIS_UNAVAILABLE);
+    c->cb(reply, err, c->data);
+}
+
 static void redis__cmd_fail(redis__cmd_t *c, const char *err) {
     if (redis__cmd_claim(c))
-        c->cb(NULL, err, c->data);
+        redis__cmd_answer(c, NULL, err);
 }
 
 /* hiredis's callback: the reply, or NULL when the context goes away. */
@@ -244,9 +255,9 @@ static void redis__on_reply(redisAsyncContext *ac, void *r, void *priv) {
     if (redis__cmd_claim(c)) {
         redis__watch_t *w = ac->ev.data; /* cleanup runs after these calls */
         if (!reply)
-            c->cb(NULL, w->ready ? REDIS_E_LOST : REDIS_E_UNAVAILABLE, c->data);
+            redis__cmd_answer(c, NULL, w->ready ? REDIS_E_LOST : REDIS_E_UNAVAILABLE);
         else
-            c->cb(reply, reply->type == REDIS_REPLY_ERROR ? reply->str : NULL, c->data);
+            redis__cmd_answer(c, reply, reply->type == REDIS_REPLY_ERROR ? reply->str : NULL);
     }
     redis__cmd_unref(c);
 }
@@ -273,7 +284,7 @@ static void redis__on_deadline(uv_timer_t *t) {
      * server or the link is stuck, and everything behind it would wait too. */
     if (!c->defer_err && c->sent && R.cmd.state == RC_READY)
         redis__conn_drop(&R.cmd, "a command timed out");
-    c->cb(NULL, err, c->data);
+    redis__cmd_answer(c, NULL, err);
 }
 
 static void redis__cmd_defer(redis__cmd_t *c, const char *err) {

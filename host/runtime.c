@@ -19,6 +19,7 @@
 #include "lua_crypto.h"
 #include "lua_db.h"
 #include "lua_host.h"
+#include "lua_metrics.h"
 #include "lua_redis.h"
 #include "lua_ws.h"
 #include "pg.h"
@@ -31,7 +32,7 @@
 static const vm_module_t modules[] = {
     {"cc.json", luaopen_cc_json}, {"cc.crypto", luaopen_cc_crypto}, {"cc.jwt", luaopen_cc_jwt},
     {"cc.host", luaopen_cc_host}, {"cc.db", luaopen_cc_db},         {"cc.redis", luaopen_cc_redis},
-    {"cc.ws", luaopen_cc_ws},     {NULL, NULL},
+    {"cc.ws", luaopen_cc_ws},     {"cc.metrics", luaopen_cc_metrics}, {NULL, NULL},
 };
 
 /* Everything but the VM. 0, or -1 with err. */

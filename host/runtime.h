@@ -23,8 +23,8 @@ typedef struct {
  * calls raise); the PostgreSQL pool (DATABASE_URL, DB_*: connections are
  * made on demand); DB_TX_RETRIES; Redis (REDIS_*: it connects in the
  * background); then the VM with the modules cc.json, cc.crypto, cc.jwt,
- * cc.host, cc.db, cc.redis and cc.ws, and the generation built from the
- * snapshot and committed. It closes snapshot_fd in every case. Returns 0;
+ * cc.host, cc.db, cc.redis, cc.ws and cc.metrics, and the generation built
+ * from the snapshot and committed. It closes snapshot_fd in every case. Returns 0;
  * -1 when a service cannot start (err: "crypto initialisation failed", the
  * pool's message or "redis: <reason>"); -2 when the first generation cannot
  * be built (err: the loader's "file:line: message", or why the snapshot

@@ -23,6 +23,7 @@
 #include <strings.h>
 
 #include "log.h"
+#include "metrics.h"
 #include "router.h"
 #include "snapshot.h"
 
@@ -31,6 +32,7 @@ typedef struct vm_gen {
     int table_ref;    /* the generation table */
     int dispatch_ref; /* its dispatch function */
     router_t *router;
+    int *metrics_routes; /* per route: its metrics.h slot, then its HEAD fallback's */
     int users; /* current pointer + in-flight tasks */
 } vm_gen_t;
 
@@ -62,6 +64,7 @@ static void vm__gen_release(vm_gen_t *g) {
     luaL_unref(L, LUA_REGISTRYINDEX, g->table_ref);
     luaL_unref(L, LUA_REGISTRYINDEX, g->dispatch_ref);
     router_free(g->router);
+    free(g->metrics_routes);
     free(g);
     lua_gc(L, LUA_GCSTEP, 0);
 }
@@ -347,6 +350,7 @@ void vm_handle_request(http_request_t *r) {
         http_respond_detail(r, 405, "Method Not Allowed", allow);
         return;
     }
+    r->metrics_route = g->metrics_routes[2 * (m.route_id - 1) + (m.head_fallback != 0)];
     vm_task_t *t = calloc(1, sizeof *t);
     if (!t) {
         http_respond_detail(r, 503, "Service temporarily unavailable", NULL);
@@ -421,6 +425,14 @@ int vm_prepare(const char *snap, size_t len, int gen, char *err, size_t errlen) 
     g->router = router_new();
     lua_getfield(L, -1, "routes");
     int n = lua_istable(L, -1) ? (int)lua_objlen(L, -1) : 0;
+    g->metrics_routes = calloc((size_t)n * 2 + 1, sizeof *g->metrics_routes);
+    if (!g->metrics_routes) {
+        snprintf(err, errlen, "out of memory");
+        router_free(g->router);
+        free(g);
+        lua_settop(L, top);
+        return -1;
+    }
     for (int i = 1; i <= n; i++) {
         lua_rawgeti(L, -1, i);
         lua_getfield(L, -1, "method");
@@ -430,10 +442,15 @@ int vm_prepare(const char *snap, size_t len, int gen, char *err, size_t errlen) 
         if (e < 0) {
             snprintf(err, errlen, "route %s %s: %s", method ? method : "?", path ? path : "?", router_strerror(e));
             router_free(g->router);
+            free(g->metrics_routes);
             free(g);
             lua_settop(L, top);
             return -1;
         }
+        /* Slots are taken at load, so a request only indexes this array. */
+        g->metrics_routes[2 * (i - 1)] = metrics_route(method, path);
+        g->metrics_routes[2 * (i - 1) + 1] = strcmp(method, "GET") == 0 ? metrics_route("HEAD", path)
+                                                                         : g->metrics_routes[2 * (i - 1)];
         lua_pop(L, 3);
     }
     lua_pop(L, 1);
@@ -441,6 +458,7 @@ int vm_prepare(const char *snap, size_t len, int gen, char *err, size_t errlen) 
     if (!lua_isfunction(L, -1)) {
         snprintf(err, errlen, "loader returned no dispatch function");
         router_free(g->router);
+        free(g->metrics_routes);
         free(g);
         lua_settop(L, top);
         return -1;

@@ -13,7 +13,8 @@
  * The services and the first generation come from runtime_start(); the
  * worker adds what only a serving process has: WebSocket fan-out (lua_ws.c,
  * installed as the VM's upgrade handler), the reloader host.scripts.reload()
- * calls, HTTP and the listener.
+ * calls, the static folders (static.c, asked before the router), HTTP and
+ * the listener.
  * The worker sends "ready" once it serves. SIGTERM drains: the listener
  * closes, idle connections close, in-flight requests finish (up to
  * DRAIN_TIMEOUT_S), then the process exits 0.
@@ -40,8 +41,11 @@
 #include "log.h"
 #include "lua_host.h"
 #include "lua_ws.h"
+#include "metrics.h"
+#include "pg.h"
 #include "runtime.h"
 #include "snapshot.h"
+#include "static.h"
 #include "vm.h"
 
 static uv_loop_t *loop;
@@ -83,9 +87,21 @@ static void worker__ctl_send(const char *fmt, ...) {
     if (n > 0 && write(args->ctl_fd, line, (size_t)n) < 0) log_warnf("control write failed: %s", strerror(errno));
 }
 
+/* The watchdog tick, and the gauges other workers may be asked for: a
+ * scrape shows them as of the last tick (at most 100 ms old). */
 static void worker__on_tick(uv_timer_t *t) {
     (void)t;
     *args->tick = worker_now_ms();
+    lua_State *L = vm_main_state();
+    metrics_gauge(METRICS_LUA_MEMORY, (int64_t)lua_gc(L, LUA_GCCOUNT, 0) * 1024 + lua_gc(L, LUA_GCCOUNTB, 0));
+    metrics_gauge(METRICS_DB_POOL_IN_USE, pg_pool_in_use());
+    metrics_gauge(METRICS_DB_POOL_WAITING, pg_pool_waiting());
+    metrics_gauge(METRICS_HTTP_CONNECTIONS, http_open_connections());
+}
+
+/* The HTTP handler: files under STATIC_MOUNTS, else the scripts. */
+static void worker__on_request(http_request_t *req) {
+    if (!static_handle(req)) vm_handle_request(req);
 }
 
 static void worker__on_connection(uv_stream_t *server, int status) {
@@ -270,6 +286,7 @@ void worker_run(const worker_args_t *a) {
     signal(SIGPIPE, SIG_IGN);
     loop = uv_default_loop();
     *a->tick = worker_now_ms();
+    metrics_attach(a->id);
     if (worker__start_fault_injected()) {
         worker__ctl_send("failed %d fault injected: %s exists", a->generation, getenv("CCHOST_FAULT_WORKER_START"));
         exit(3);
@@ -308,7 +325,11 @@ void worker_run(const worker_args_t *a) {
         .worker_id = a->id,
         .access_log = 1,
     };
-    http_init(loop, &ho, vm_handle_request);
+    if (static_init(loop, config_str("STATIC_MOUNTS"), err, sizeof err) < 0) {
+        worker__ctl_send("failed %d %s", a->generation, err);
+        exit(3);
+    }
+    http_init(loop, &ho, worker__on_request);
     rc = uv_tcp_init(loop, &listener);
     if (rc == 0) rc = uv_tcp_open(&listener, a->listen_fd);
     if (rc == 0) rc = uv_listen((uv_stream_t *)&listener, 511, worker__on_connection);

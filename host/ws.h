@@ -11,8 +11,11 @@
  * 1002 protocol error, 1007 invalid UTF-8, 1009 message too big, 1008 when
  * the client reads too slowly for what is sent to it, 1001 idle.
  *
- * All connections of a process must run on one loop thread (reads share one
- * buffer). Callbacks never fire from inside ws_send() or ws_close(). */
+ * All connections of a process must run on one loop thread: reads share one
+ * buffer, and the pings, idle timeouts and close deadlines of every
+ * connection share one timer (created with the first connection, closed
+ * with the last, so a loop without connections holds no handle of the
+ * engine). Callbacks never fire from inside ws_send() or ws_close(). */
 #ifndef CCHOST_WS_H
 #define CCHOST_WS_H
 
@@ -74,13 +77,15 @@ int ws_accept_key(const char *key, size_t len, char out[29]);
 
 /* Takes over a connected TCP handle whose 101 response has already been
  * queued with uv_write (those writes complete normally). Stops any previous
- * reading, sets tcp->data to the connection and starts its own reading and
- * timer. leftover (may be NULL when leftover_len is 0) holds bytes read after
- * the handshake request; they are copied and parsed on the next loop turn,
- * before newer bytes, so no callback fires inside ws_start(). *opt and *cb
- * are copied. Returns the connection, or NULL on allocation or libuv failure
- * (the caller then still owns tcp, with reading stopped). After success the
- * engine closes tcp itself and gives it back through cb->release. */
+ * reading, sets tcp->data to the connection, starts its own reading and
+ * queues its deadlines on the engine's timer. leftover (may be NULL when
+ * leftover_len is 0) holds bytes read after the handshake request; they are
+ * copied and parsed on the next loop turn, before newer bytes, so no
+ * callback fires inside ws_start(). *opt and *cb are copied. Returns the
+ * connection, or NULL on allocation or libuv failure or when connections of
+ * another loop are open (the caller then still owns tcp, with reading
+ * stopped). After success the engine closes tcp itself and gives it back
+ * through cb->release. */
 ws_conn_t *ws_start(uv_tcp_t *tcp, const char *leftover, size_t leftover_len, const ws_options_t *opt,
                     const ws_callbacks_t *cb, void *ud);
 

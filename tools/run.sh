@@ -23,7 +23,7 @@ fi
 export APP_PROFILE="${APP_PROFILE:-development}"
 export JWT_SECRET_KEY="${JWT_SECRET_KEY:-$(cat var/jwt_secret)}"
 export PORT="${PORT:-8000}"
-echo "serving on http://127.0.0.1:${PORT} (Ctrl-C stops)"
+echo "serving on http://127.0.0.1:${PORT}, API docs on /docs and /redoc (Ctrl-C stops)"
 # Not exec: the trap must stop the services after the host exits.
 build/cchost serve &
 host=$!

@@ -341,6 +341,10 @@ local function revoke_where(where, reason, ...)
   for i, r in ipairs(rows) do ids[i] = r.id end
   store.query("UPDATE refresh_tokens SET revoked_at = now() WHERE revoked_at IS NULL AND session_id = ANY($1::bigint[])",
     "{" .. table.concat(ids, ",") .. "}")
+  -- The sockets those sessions opened close with 4401 on every host (§14.2).
+  store.after_commit(function()
+    for _, id in ipairs(ids) do host.ws.close_session(id, 4401) end
+  end)
   return #rows, rows[1].user_id
 end
 
@@ -354,9 +358,9 @@ end
 
 --- revoke_user_sessions(user_id, reason [, except_session_id]) -> count:
 --- revokes every active session (and refresh token) of the user but the
---- excepted one, drops the user's cache entries and, for logout_all and
---- banned, closes the user's WebSockets with 4401. Inside a transaction the
---- cache and socket work runs after the commit.
+--- excepted one, drops the user's cache entries and closes the sockets of
+--- the revoked sessions with 4401 (a ban closes every socket of the user).
+--- Inside a transaction the cache and socket work runs after the commit.
 function M.revoke_user_sessions(user_id, reason, except_session_id)
   local n
   if except_session_id then
@@ -365,7 +369,7 @@ function M.revoke_user_sessions(user_id, reason, except_session_id)
     n = revoke_where("user_id = $2", reason, user_id)
   end
   invalidate_after_commit(user_id)
-  if reason == "logout_all" or reason == "banned" then
+  if reason == "banned" then
     store.after_commit(function() host.ws.close_user(user_id, 4401) end)
   end
   return n
@@ -511,6 +515,7 @@ end
 
 
 local function record_attempt(site_id, user_id, success, reason, ip, ua)
+  if not success then host.metrics.add("cc_login_failures_total", { reason = reason }) end
   store.query("INSERT INTO login_attempts (site_id, user_id, success, failure_reason, ip_address, user_agent) "
     .. "VALUES ($1, $2, $3, $4, $5, $6)", text.repair(site_id:sub(1, 64)), user_id, success, reason, ip, ua)
 end

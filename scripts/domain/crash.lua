@@ -48,6 +48,7 @@ local wallet = require "domain.wallet"
 local fairness = require "domain.fairness"
 local events_log = require "domain.events_log"
 local progress = require "domain.progress"
+local metrics = require "domain.metrics"
 
 local M = {}
 
@@ -234,6 +235,7 @@ local function record_rows(game_id, play_id, f)
     local ok, err = pcall(store.tx, function() write_rows(game_id, play_id, f) end)
     if not ok then
       M.stats.db_errors = M.stats.db_errors + 1
+      host.metrics.add("cc_crash_db_errors_total")
       error(err, 0)
     end
   end)
@@ -257,6 +259,7 @@ local function settle_in_tx(r, opts)
   local payout = 0
   if r.result == "cashed" then payout = math.floor(bet * r.multiplier_x100 / 100)
   elseif r.result == "refunded" then payout = bet end
+  db.after_commit(function() metrics.payout("crash", payout) end)
   local settled = store.one("UPDATE game_plays SET status = 'settled', payout = $3, is_win = $4, "
     .. "outcome = outcome || $5::jsonb, settled_at = now() "
     .. "WHERE id = $1 AND user_id = $2 AND game_type = 'crash' AND status = 'pending' AND outcome->>'game_id' = $6 "
@@ -644,6 +647,9 @@ local function sweep_stale_rows()
     .. "ELSE 'refunded' END, payout_amount = f.payout_amount, cashout_multiplier = f.cashout_multiplier, "
     .. "cashed_out_at = f.cashed_out_at FROM fixed f WHERE b.session_id = f.id")
 end
+
+--- active_rounds() -> rounds in flight (the sweeper's index; GET /metrics).
+function M.active_rounds() return rcall("ZCARD", ACTIVE_INDEX) end
 
 --- sweep(): one pass of the sweeper (§10.3); errors are logged, never
 --- raised. Every worker of every host calls it each CRASH_SWEEP_INTERVAL_MS;

@@ -17,6 +17,7 @@ local fair = require "lib.fair"
 local wallet = require "domain.wallet"
 local fairness = require "domain.fairness"
 local progress = require "domain.progress"
+local metrics = require "domain.metrics"
 
 local M = {}
 
@@ -44,6 +45,7 @@ function M.run(user_id, p)
     local outcome, payout = p.draw(fair.stream(seed.server_seed, seed.client_seed, seed.nonce), id)
     assert(payout >= 0 and payout % 1 == 0, "plays.run: payout must be a non-negative integer")
     assert(not (p.pending and payout > 0), "plays.run: a pending play has no payout yet")
+    store.after_commit(function() metrics.play(p.game_type, p.bet, payout) end)
     if payout > 0 then
       balance = wallet.change(user_id, { tokens = payout },
         { reason = "game_payout", reference = "play:" .. id, idempotency_key = p.idempotency_key }).tokens

@@ -23,6 +23,7 @@ local jwt = require "cc.jwt"
 local db = require "cc.db"
 local redis = require "cc.redis"
 local ws = require "cc.ws"
+local metrics = require "cc.metrics"
 local dispatch_mod -- set below
 
 local generation = opts.generation
@@ -149,8 +150,36 @@ host.ws = {
       ws.close_user(user_id, code, "session revoked")
     end
   end,
+  --- close_session(session_id, code): closes the sockets that the session's
+  --- token opened, on every worker of every host (4401 when it ends).
+  close_session = function(session_id, code)
+    if not redis.publish("cc:notify:close_session:" .. string.format("%d", session_id), tostring(code)) then
+      ws.close_session(session_id, code, "session revoked")
+    end
+  end,
+  --- close_socket(key, code): closes one socket, wherever it lives; key is
+  --- "<instance>/<socket id>" (host.instance and the session's id).
+  close_socket = function(key, code)
+    if not redis.publish("cc:notify:close_socket:" .. key, tostring(code)) then
+      local instance, id = key:match("^(.*)/(%d+)$")
+      if instance == cc.instance then ws.close_local(tonumber(id), code, "too many sockets") end
+    end
+  end,
   --- local_count(): sockets open on this worker.
   local_count = ws.count,
+}
+
+-- host.metrics: the host's Prometheus figures (host/metrics.h), shared by
+-- every worker of this host.
+host.metrics = {
+  --- add(name, labels, n): adds n (an integer >= 0, default 1) to a counter
+  --- family of host/metrics.c (cc_game_plays_total…) with its labels
+  --- ({game = "slot"}; nil when it has none). No I/O, cheap: call it where
+  --- the thing happens (after the commit for what a transaction does).
+  add = metrics.add,
+  --- render(values) -> the Prometheus text of the whole host, with values
+  --- for the families read at scrape ({cc_outbox_pending = n}).
+  render = metrics.render,
 }
 
 for _, level in ipairs { "debug", "info", "warn", "error" } do
@@ -199,6 +228,7 @@ local API_MODULES = {
   ["host.log"] = host.log, ["host.time"] = host.time, ["host.config"] = host.config,
   ["host.ws"] = host.ws, ["host.crypto"] = host.crypto, ["host.db"] = host.db, ["host.redis"] = host.redis,
   ["host.jwt"] = host.jwt, ["host.scripts"] = host.scripts, ["host.games"] = host.games,
+  ["host.metrics"] = host.metrics,
 }
 
 function sandbox_require(name)
@@ -226,6 +256,7 @@ end
 local schema = sandbox_require "lib.schema"
 schema.null = json.null
 schema.array_mt = json.array_mt
+local openapi = sandbox_require "lib.openapi"
 
 local METHODS = { GET = true, POST = true, PUT = true, PATCH = true, DELETE = true, OPTIONS = true }
 local AUTH = { none = true, user = true, admin = true, rank = true }
@@ -274,8 +305,13 @@ end
 ---                it refuses before its handler runs
 ---   example      on every field of params, query and body: a valid value
 ---                (path values name rows that exist in a fresh database)
+--- and its documented statuses, `responses = { [200] = "Token", [400] = {
+--- "INVITE_INVALID" }, [422] = true }` (lib/openapi.lua describes the form;
+--- a malformed one fails the reload).
 function host.route(decl)
   if not declared(decl, ROUTE_KEYS, "host.route") then return end
+  local bad = decl.responses ~= nil and openapi.check_responses(decl.responses)
+  if bad then error("host.route: " .. bad, 2) end
   for _, k in ipairs { "moves_money", "destructive", "idempotent" } do
     if decl[k] ~= nil and type(decl[k]) ~= "boolean" then error("host.route: " .. k .. " must be a boolean", 2) end
   end
@@ -310,7 +346,7 @@ end
 
 local WS_KEYS = {
   path = true, on_handshake = true, on_open = true, on_message = true, on_close = true,
-  summary = true, description = true, tags = true, operation_id = true, enabled = true,
+  summary = true, description = true, tags = true, operation_id = true, enabled = true, responses = true,
 }
 
 --- host.websocket(decl): declares a WebSocket route. on_handshake(req) runs
@@ -325,6 +361,8 @@ function host.websocket(decl)
   if type(decl.path) ~= "string" or decl.path:sub(1, 1) ~= "/" then
     error("host.websocket: path must start with '/'", 2)
   end
+  local bad = decl.responses ~= nil and openapi.check_responses(decl.responses)
+  if bad then error("host.websocket: " .. bad, 2) end
   for _, k in ipairs { "on_handshake", "on_open", "on_message", "on_close" } do
     if decl[k] ~= nil and type(decl[k]) ~= "function" then error("host.websocket: " .. k .. " must be a function", 2) end
   end
@@ -348,8 +386,8 @@ end
 --- order: {method ("WS" for a WebSocket route), path, auth, rank, origin
 --- ("scripts" | "fixtures"), operation_id, summary, description, tags,
 --- deprecated, moves_money, idempotent, destructive, params, query, headers,
---- body} with the field declarations as written (params also when only the
---- path pattern declares them). Plain data: a new copy on each call.
+--- body, responses} with the declarations as written (params also when only
+--- the path pattern declares them). Plain data: a new copy on each call.
 function host.routes()
   local out = json.array()
   for i, r in ipairs(routes) do
@@ -359,6 +397,7 @@ function host.routes()
       operation_id = r.operation_id, summary = d.summary, description = d.description, tags = d.tags,
       deprecated = d.deprecated, moves_money = d.moves_money, idempotent = d.idempotent,
       destructive = d.destructive, params = r.params, query = d.query, headers = d.headers, body = d.body,
+      responses = d.responses,
     }
   end
   return out

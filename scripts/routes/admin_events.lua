@@ -51,6 +51,7 @@ end
 host.route {
   method = "GET", path = "/api/admin/events/", auth = "admin", tags = TAGS,
   summary = "Events, priority first, newest first", operation_id = "admin_events_list", moves_money = false,
+  responses = { [200] = "Events, priority first, newest first", [422] = true },
   query = with({
     { name = "q", type = "string", max_length = 200, example = "festival", description = "title contains (any case)" },
     { name = "active", type = "boolean", example = true },
@@ -64,6 +65,7 @@ host.route {
 host.route {
   method = "POST", path = "/api/admin/events/", auth = "admin", tags = TAGS,
   summary = "Create an event (active)", operation_id = "admin_events_create", moves_money = false,
+  responses = { [201] = "Event (active)", [400] = { "DATES_OUT_OF_ORDER" }, [422] = true },
   body = event_fields(true),
   handler = function(req)
     return 201, events.create(req.user, req.body, auth.client_ip(req))
@@ -73,6 +75,9 @@ host.route {
 host.route {
   method = "PUT", path = "/api/admin/events/{event_id:int}", auth = "admin", tags = TAGS,
   summary = "Change any of an event's fields", operation_id = "admin_events_update", moves_money = false,
+  responses = {
+    [200] = "Event", [400] = { "DATES_OUT_OF_ORDER" }, [404] = { "ADMIN_EVENT_NOT_FOUND" }, [422] = true,
+  },
   params = EVENT_ID, body = UPDATE_FIELDS,
   handler = function(req)
     return events.update(req.user, req.params.event_id, req.body, auth.client_ip(req))
@@ -82,6 +87,7 @@ host.route {
 host.route {
   method = "DELETE", path = "/api/admin/events/{event_id:int}", auth = "admin", tags = TAGS,
   summary = "Soft-delete an event (participations stay)", operation_id = "admin_events_delete", moves_money = false,
+  responses = { [204] = "Deleted (soft: participations stay)", [404] = { "ADMIN_EVENT_NOT_FOUND" }, [422] = true },
   params = EVENT_ID,
   handler = function(req)
     events.delete(req.user, req.params.event_id, auth.client_ip(req))
@@ -92,6 +98,7 @@ host.route {
 host.route {
   method = "POST", path = "/api/admin/events/{event_id:int}/publish", auth = "admin", tags = TAGS,
   summary = "Set an event active (or inactive)", operation_id = "admin_events_publish", moves_money = false,
+  responses = { [200] = "Event", [404] = { "ADMIN_EVENT_NOT_FOUND" }, [422] = true },
   params = EVENT_ID,
   body = { { name = "is_active", type = "boolean", default = true, example = true } },
   handler = function(req)
@@ -102,6 +109,7 @@ host.route {
 host.route {
   method = "POST", path = "/api/admin/events/{event_id:int}/deactivate", auth = "admin", tags = TAGS,
   summary = "Set an event inactive", operation_id = "admin_events_deactivate", moves_money = false,
+  responses = { [200] = "Event (is_active false)", [404] = { "ADMIN_EVENT_NOT_FOUND" }, [422] = true },
   params = EVENT_ID,
   handler = function(req)
     return events.deactivate(req.user, req.params.event_id, auth.client_ip(req))
@@ -111,6 +119,7 @@ host.route {
 host.route {
   method = "GET", path = "/api/admin/events/{event_id:int}/participations", auth = "admin", tags = TAGS,
   summary = "An event's participations, newest first", operation_id = "admin_events_participations",
+  responses = { [200] = "items (newest first), total", [404] = { "ADMIN_EVENT_NOT_FOUND" }, [422] = true },
   moves_money = false,
   params = EVENT_ID,
   query = with({
@@ -128,10 +137,19 @@ host.route {
   description = "Requires header X-Idempotency-Key (8-128 visible ASCII characters): a replay returns the first "
     .. "answer.",
   operation_id = "admin_events_force_claim", moves_money = true,
+  responses = {
+    [200] = "success, rewards, message; rewards {} when already claimed",
+    [400] = { "FORCE_CLAIM_KEY_REQUIRED", "BALANCE_LIMIT" },
+    [404] = { "ADMIN_EVENT_NOT_FOUND", "PARTICIPATION_NOT_FOUND" },
+    [409] = { "IDEMPOTENCY_KEY_REUSED", "IDEMPOTENCY_IN_PROGRESS" }, [422] = true,
+  },
   params = {
     { name = "event_id", type = "integer", required = true, example = 1 },
     { name = "user_id", type = "integer", required = true, example = 1 },
   },
+  -- Documentation only: the handler checks the key (400, not 422, when absent).
+  headers = { { name = "X-Idempotency-Key", type = "string", example = "force-claim-0001",
+                description = "Required: 8-128 visible ASCII characters; a replay returns the first answer" } },
   handler = idempotency.wrap(function(req)
     return events.force_claim(req.user, req.params.event_id, req.params.user_id, req.headers["x-idempotency-key"],
       auth.client_ip(req))

@@ -43,6 +43,7 @@ end
 host.route {
   method = "GET", path = "/api/admin/missions/", auth = "admin", tags = TAGS,
   summary = "Missions, sort_order then newest first", operation_id = "admin_missions_list", moves_money = false,
+  responses = { [200] = "Missions, sort_order then newest first", [422] = true },
   query = {
     { name = "q", type = "string", max_length = 200, example = "10", description = "title contains (any case)" },
     { name = "type", type = "string", enum = MISSION_TYPES, example = "daily" },
@@ -59,6 +60,7 @@ host.route {
 host.route {
   method = "POST", path = "/api/admin/missions/", auth = "admin", tags = TAGS,
   summary = "Create a mission", operation_id = "admin_missions_create", moves_money = false,
+  responses = { [201] = "Mission", [422] = true },
   body = mission_fields(true),
   handler = function(req)
     return 201, missions.create(req.user, req.body, auth.client_ip(req))
@@ -68,6 +70,7 @@ host.route {
 host.route {
   method = "PUT", path = "/api/admin/missions/{mission_id:int}", auth = "admin", tags = TAGS,
   summary = "Update any of a mission's fields", operation_id = "admin_missions_update", moves_money = false,
+  responses = { [200] = "Mission", [404] = { "MISSION_NOT_FOUND" }, [422] = true },
   params = MISSION_ID, body = mission_fields(false),
   handler = function(req)
     return missions.update(req.user, req.params.mission_id, req.body, auth.client_ip(req))
@@ -77,6 +80,7 @@ host.route {
 host.route {
   method = "DELETE", path = "/api/admin/missions/{mission_id:int}", auth = "admin", tags = TAGS,
   summary = "Soft-delete a mission (users' rows kept, hidden from players)", operation_id = "admin_missions_delete",
+  responses = { [204] = "Deleted (soft: users' rows stay)", [404] = { "MISSION_NOT_FOUND" }, [422] = true },
   moves_money = false, params = MISSION_ID,
   handler = function(req)
     missions.delete(req.user, req.params.mission_id, auth.client_ip(req))
@@ -87,6 +91,7 @@ host.route {
 host.route {
   method = "POST", path = "/api/admin/missions/{mission_id:int}/activate", auth = "admin", tags = TAGS,
   summary = "Activate (or, with is_active false, deactivate) a mission", operation_id = "admin_missions_activate",
+  responses = { [200] = "Mission", [404] = { "MISSION_NOT_FOUND" }, [422] = true },
   moves_money = false, params = MISSION_ID,
   body = { { name = "is_active", type = "boolean", default = true, example = true } },
   handler = function(req)

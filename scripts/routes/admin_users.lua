@@ -19,12 +19,14 @@ local TAGS = { "Admin" }
 host.route {
   method = "GET", path = "/api/admin/stats", auth = "admin", tags = TAGS, moves_money = false,
   summary = "Users, plays and currency in circulation", operation_id = "admin_stats",
+  responses = { [200] = "total_users, active_users, total_games_played and the currencies in circulation" },
   handler = function() return backoffice.stats() end,
 }
 
 host.route {
   method = "GET", path = "/api/admin/users", auth = "admin", tags = TAGS, moves_money = false,
   summary = "Users, newest first, searched by nickname, site_id or phone", operation_id = "admin_users_list",
+  responses = { [200] = "items (AdminUser), page, page_size, total", [422] = true },
   query = {
     { name = "search", type = "string", max_length = 100, example = "pla",
       description = "case-insensitive substring; % _ and \\ match themselves" },
@@ -37,6 +39,10 @@ host.route {
 host.route {
   method = "GET", path = "/api/admin/users/{user_id:int}", auth = "admin", tags = TAGS, moves_money = false,
   summary = "A user's account, balances, flags and recent history", operation_id = "admin_user_detail",
+  responses = {
+    [200] = "user, balances, flags, recent activities, rewards and ledger", [404] = { "USER_NOT_FOUND" },
+    [422] = true,
+  },
   params = USER_ID,
   handler = function(req) return backoffice.detail(req.params.user_id) end,
 }
@@ -44,6 +50,7 @@ host.route {
 host.route {
   method = "GET", path = "/api/admin/users/{user_id:int}/activities", auth = "admin", tags = TAGS,
   moves_money = false, summary = "A user's actions, newest first", operation_id = "admin_user_activities",
+  responses = { [200] = "items (newest first), page, page_size, total", [404] = { "USER_NOT_FOUND" }, [422] = true },
   params = USER_ID,
   query = {
     { name = "page", type = "integer", default = 1, ge = 1, example = 1 },
@@ -57,6 +64,7 @@ host.route {
 host.route {
   method = "GET", path = "/api/admin/audit", auth = "admin", tags = TAGS, moves_money = false,
   summary = "The admin audit log, newest first", operation_id = "admin_audit_list",
+  responses = { [200] = "items (newest first), total, limit, offset", [422] = true },
   query = {
     { name = "admin_id", type = "integer", ge = 1, example = 1 },
     { name = "action", type = "string", max_length = 64, example = "user.ban" },
@@ -70,6 +78,10 @@ host.route {
 host.route {
   method = "PATCH", path = "/api/admin/users/{user_id:int}", auth = "admin", tags = TAGS, moves_money = false,
   summary = "Change a user's profile, rank, flags or active state", operation_id = "admin_user_update",
+  responses = {
+    [200] = "id, nickname, phone_number, is_active, vip_tier, risk_profile, segment", [400] = { "CANNOT_BAN_SELF" },
+    [404] = { "USER_NOT_FOUND" }, [409] = { "NICKNAME_CONFLICT", "PHONE_CONFLICT" }, [422] = true,
+  },
   params = USER_ID,
   body = {
     { name = "nickname", type = "string", min_length = 2, max_length = 50, example = "player01" },
@@ -102,6 +114,10 @@ end
 host.route {
   method = "POST", path = "/api/admin/users/{user_id:int}/tokens/add", auth = "admin", tags = TAGS,
   summary = "Grant tokens to a user", operation_id = "admin_user_tokens_add", moves_money = true, idempotent = true,
+  responses = {
+    [200] = "success, message, new_balance, admin_id", [400] = { "AMOUNT_NOT_POSITIVE", "BALANCE_LIMIT" },
+    [404] = { "USER_NOT_FOUND" }, [422] = true,
+  },
   params = USER_ID,
   query = { { name = "amount", type = "integer", example = 100 } },
   body = {
@@ -120,6 +136,7 @@ host.route {
 host.route {
   method = "PUT", path = "/api/admin/users/{user_id:int}/rank", auth = "admin", tags = { "Admin" },
   summary = "Change a user's rank", operation_id = "admin_set_rank", moves_money = false,
+  responses = { [200] = "success, user_id, user_rank", [404] = { "USER_NOT_FOUND" }, [422] = true },
   params = USER_ID,
   body = { { name = "user_rank", type = "string", required = true, enum = RANKS, aliases = { "rank", "vip_tier" },
              example = "STANDARD" } },
@@ -133,6 +150,10 @@ host.route {
 host.route {
   method = "POST", path = "/api/admin/users/{user_id:int}/ban", auth = "admin", tags = { "Admin" },
   summary = "Ban a user (timed or indefinite)", operation_id = "admin_ban_user", moves_money = false,
+  responses = {
+    [200] = "success, message, banned_until (null: indefinite), reason", [400] = { "CANNOT_BAN_SELF" },
+    [404] = { "USER_NOT_FOUND" }, [422] = true,
+  },
   params = USER_ID,
   body = {
     { name = "reason", type = "string", required = true, min_length = 1, max_length = 500, example = "abuse" },
@@ -149,6 +170,7 @@ host.route {
 host.route {
   method = "POST", path = "/api/admin/users/{user_id:int}/unban", auth = "admin", tags = { "Admin" },
   summary = "Lift a ban", operation_id = "admin_unban_user", moves_money = false,
+  responses = { [200] = "success, message", [404] = { "USER_NOT_FOUND" }, [422] = true },
   params = USER_ID,
   handler = function(req)
     accounts.unban(req.user, req.params.user_id, auth.client_ip(req))
@@ -159,6 +181,7 @@ host.route {
 host.route {
   method = "GET", path = "/api/admin/scripts", auth = "admin", tags = { "Admin" },
   summary = "Script generation and last reload", operation_id = "admin_scripts_status", moves_money = false,
+  responses = { [200] = "generation, loaded_at, last_reload" },
   handler = function()
     return host.scripts.status()
   end,
@@ -167,6 +190,11 @@ host.route {
 host.route {
   method = "POST", path = "/api/admin/scripts/reload", auth = "admin", tags = { "Admin" },
   summary = "Reload the Lua scripts", operation_id = "admin_scripts_reload", moves_money = false,
+  responses = {
+    [200] = "success, generation, loaded_at",
+    [400] = { "RELOAD_REFUSED",
+              description = "The refused generation's error (file:line: message); the previous one keeps serving" },
+  },
   destructive = true,
   handler = function(req)
     local r = accounts.reload_scripts(req.user, auth.client_ip(req))

@@ -41,6 +41,12 @@ end
 host.route {
   method = "POST", path = "/api/games/crash/bet", auth = "user", tags = TAGS,
   summary = "Place a crash bet (one active round per user)", operation_id = "games_crash_bet",
+  responses = {
+    [200] = "game_id, play_id, bet_amount, potential_win, max_multiplier, auto_cashout_multiplier, placed_at, "
+      .. "growth_rate, balance and the fairness fields",
+    [400] = { "INSUFFICIENT_TOKENS" }, [409] = { "CRASH_ALREADY_ACTIVE" }, [422] = true,
+    [503] = { "CRASH_CACHE_UNAVAILABLE" },
+  },
   moves_money = true, idempotent = true,
   body = {
     { name = "bet_amount", type = "integer", required = true, ge = game.config.min_bet, le = game.config.max_bet,
@@ -63,6 +69,12 @@ host.route {
 host.route {
   method = "POST", path = "/api/games/crash/cashout", auth = "user", tags = TAGS,
   summary = "Cash out the active crash round", operation_id = "games_crash_cashout",
+  responses = {
+    [200] = "Cashed (success true: multiplier, payout, win_amount, balance) or crashed (success false: crash_point, "
+      .. "win_amount 0, balance)",
+    [400] = { "BALANCE_LIMIT" }, [404] = { "CRASH_NO_SESSION" }, [409] = { "CRASH_CANNOT_CASH_OUT" }, [422] = true,
+    [503] = { "CRASH_CACHE_UNAVAILABLE" },
+  },
   moves_money = true, idempotent = true,
   body = { { name = "game_id", type = "string", required = true, aliases = { "gameId" },
              example = "00000000-0000-4000-8000-000000000000" } },
@@ -74,6 +86,10 @@ host.route {
 host.route {
   method = "GET", path = "/api/games/crash/current", auth = "user", tags = TAGS,
   summary = "The active crash round or its unreported result", operation_id = "games_crash_current",
+  responses = {
+    [200] = "active and round: the active round or its unreported result, or round null",
+    [503] = { "CRASH_CACHE_UNAVAILABLE" },
+  },
   moves_money = false,
   handler = function(req)
     return crash.current(req.user.id)
@@ -83,6 +99,7 @@ host.route {
 host.route {
   method = "GET", path = "/api/games/crash/debug/current", auth = "user", tags = TAGS,
   summary = "The raw Redis round (debug)", operation_id = "games_crash_debug_current", moves_money = false,
+  responses = { [200] = "available and session (the raw round without its crash point)" },
   enabled = host.config.get("DEBUG_ROUTES"),
   handler = function(req)
     return crash.debug_current(req.user.id)
@@ -92,6 +109,7 @@ host.route {
 host.route {
   method = "GET", path = "/api/admin/crash/sessions", auth = "admin", tags = { "Admin" },
   summary = "Crash rounds, newest first", operation_id = "admin_crash_sessions", moves_money = false,
+  responses = { [200] = "items (newest first) and count", [422] = true },
   query = {
     { name = "user_id", type = "integer", ge = 1, example = 1 },
     { name = "status", type = "string", enum = { "active", "cashed", "crashed", "expired" }, example = "active" },

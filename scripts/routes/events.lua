@@ -13,6 +13,7 @@ local EVENT_ID = { { name = "event_id", type = "integer", required = true, examp
 host.route {
   method = "GET", path = "/api/events/", auth = "user", tags = TAGS,
   summary = "Live events, priority first, with the caller's participation", operation_id = "events_list",
+  responses = { [200] = "Live events, priority first, with the caller's participation" },
   moves_money = false,
   handler = function(req)
     return events.list(req.user.id)
@@ -22,6 +23,7 @@ host.route {
 host.route {
   method = "GET", path = "/api/events/{event_id:int}", auth = "user", tags = TAGS,
   summary = "An event, also inactive or ended", operation_id = "events_get", moves_money = false,
+  responses = { [200] = "Event", [404] = { "EVENT_NOT_FOUND" }, [422] = true },
   params = EVENT_ID,
   handler = function(req)
     return events.get(req.user.id, req.params.event_id)
@@ -31,6 +33,10 @@ host.route {
 host.route {
   method = "POST", path = "/api/events/join", auth = "user", tags = TAGS,
   summary = "Join a live event (joining again returns the same participation)", operation_id = "events_join",
+  responses = {
+    [200] = "Participation (the existing one when already joined)", [400] = { "EVENT_NOT_ACTIVE" },
+    [404] = { "EVENT_NOT_FOUND" }, [422] = true,
+  },
   moves_money = false,
   body = { { name = "event_id", type = "integer", required = true, example = 1 } },
   handler = function(req)
@@ -41,6 +47,10 @@ host.route {
 host.route {
   method = "PUT", path = "/api/events/progress/{event_id:int}", auth = "user", tags = TAGS,
   summary = "Merge progress into the caller's participation (joining first)", operation_id = "events_progress",
+  responses = {
+    [200] = "Participation after the merge", [400] = { "EVENT_NOT_ACTIVE", "INVALID_PROGRESS_VALUE" },
+    [404] = { "EVENT_NOT_FOUND" }, [422] = true,
+  },
   moves_money = false,
   params = EVENT_ID,
   body = { { name = "progress", type = "object", required = true, example = { level = 1 },
@@ -53,6 +63,10 @@ host.route {
 host.route {
   method = "POST", path = "/api/events/claim/{event_id:int}", auth = "user", tags = TAGS,
   summary = "Claim a completed event's rewards, once", operation_id = "events_claim",
+  responses = {
+    [200] = "success, rewards, message, balances", [400] = { "CANNOT_CLAIM", "BALANCE_LIMIT" },
+    [404] = { "EVENT_NOT_FOUND" }, [422] = true,
+  },
   moves_money = true, idempotent = true,
   params = EVENT_ID,
   handler = idempotency.wrap(function(req)

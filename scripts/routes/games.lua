@@ -21,6 +21,7 @@ end
 host.route {
   method = "GET", path = "/api/games/", auth = "user",
   tags = TAGS, summary = "Active games with the caller's play count and best payout", operation_id = "games_list",
+  responses = { [200] = "Active games in order, with the caller's playCount and bestScore" },
   moves_money = false,
   handler = function(req)
     return games.list(req.user.id)
@@ -30,6 +31,10 @@ host.route {
 host.route {
   method = "POST", path = "/api/games/slot/spin", auth = "user",
   tags = TAGS, summary = "Spin the slot machine", operation_id = "games_slot_spin",
+  responses = {
+    [200] = "reels, win_amount, win_type, is_jackpot, balance, play_id and the fairness fields",
+    [400] = { "INSUFFICIENT_TOKENS", "BALANCE_LIMIT" }, [422] = true,
+  },
   moves_money = true, idempotent = true,
   body = {
     bet_field(games.config("slot")),
@@ -43,6 +48,10 @@ host.route {
 host.route {
   method = "POST", path = "/api/games/rps/play", auth = "user",
   tags = TAGS, summary = "Play rock, paper, scissors", operation_id = "games_rps_play_v1",
+  responses = {
+    [200] = "player_choice, computer_choice, result, win_amount, message, balance, play_id and the fairness fields",
+    [400] = { "INSUFFICIENT_TOKENS", "BALANCE_LIMIT" }, [422] = true,
+  },
   moves_money = true, idempotent = true,
   body = {
     { name = "choice", type = "string", required = true, enum = registry.get("rps").CHOICES, example = "rock" },
@@ -56,6 +65,11 @@ host.route {
 host.route {
   method = "POST", path = "/api/games/gacha/pull", auth = "user",
   tags = TAGS, summary = "Pull the gacha", operation_id = "games_gacha_pull",
+  responses = {
+    [200] = "items, rare_item_count, ultra_rare_item_count, pull_count, balance, currency_balance, play_id and the "
+      .. "fairness fields",
+    [400] = { "INSUFFICIENT_TOKENS", "BALANCE_LIMIT" }, [422] = true,
+  },
   moves_money = true, idempotent = true,
   body = {
     { name = "gacha_id", type = "string", nullable = true, aliases = { "gachaId" },
@@ -73,6 +87,9 @@ host.route {
 host.route {
   method = "GET", path = "/api/games/gacha/config", auth = "none",
   tags = TAGS, summary = "Gacha odds disclosure", operation_id = "games_gacha_config", moves_money = false,
+  responses = {
+    [200] = "Odds disclosure: cost_per_pull, max_pull_count, rarities with weight, probability and items",
+  },
   handler = function()
     return games.gacha_config()
   end,
@@ -81,6 +98,7 @@ host.route {
 host.route {
   method = "GET", path = "/api/games/gacha/inventory", auth = "user",
   tags = TAGS, summary = "The caller's gacha items", operation_id = "games_gacha_inventory", moves_money = false,
+  responses = { [200] = "items (legendary first), total_items, total_value" },
   handler = function(req)
     return games.inventory(req.user.id)
   end,
@@ -89,6 +107,10 @@ host.route {
 host.route {
   method = "GET", path = "/api/games/{game_type}/config", auth = "none",
   tags = TAGS, summary = "Public parameters of slot, rps or crash", operation_id = "games_config",
+  responses = {
+    [200] = "The game's public parameters: paytable or multipliers, weights, bet limits, exact RTP",
+    [404] = { "GAME_NOT_FOUND", description = "No public parameters for that game type" }, [422] = true,
+  },
   moves_money = false, params = { { name = "game_type", type = "string", required = true, example = "slot" } },
   handler = function(req)
     return games.public_config(req.params.game_type)
@@ -99,5 +121,6 @@ host.route {
   method = "GET", path = "/api/admin/games/rtp", auth = "admin", tags = { "Admin" }, moves_money = false,
   summary = "Exact RTP, hit frequency, band and payout distribution of every game of the loaded scripts",
   operation_id = "admin_games_rtp",
+  responses = { [200] = "generation, games: exact rtp, hit_frequency, band, std_dev_per_play, distribution" },
   handler = function() return games.rtp_report() end,
 }

@@ -20,6 +20,7 @@ for _, l in ipairs {
   host.route {
     method = "GET", path = "/api/events/missions/" .. l[1], auth = "user",
     tags = TAGS, summary = l[3], operation_id = "missions_" .. l[1], moves_money = false,
+    responses = { [200] = "UserMission list of the current periods" },
     handler = function(req)
       return missions.list(req.user.id, l[2])
     end,
@@ -29,6 +30,10 @@ end
 host.route {
   method = "PUT", path = "/api/events/missions/progress", auth = "user",
   tags = TAGS, summary = "Report progress of a client-tracked mission", operation_id = "missions_progress",
+  responses = {
+    [200] = "updated, completed_missions, missions", [400] = { "MISSION_SERVER_TRACKED" },
+    [404] = { "MISSION_NOT_FOUND" }, [422] = true,
+  },
   moves_money = false,
   body = {
     { name = "mission_id", type = "integer", required = true, ge = 1, example = 1 },
@@ -42,6 +47,10 @@ host.route {
 host.route {
   method = "POST", path = "/api/events/missions/claim/{mission_id:int}", auth = "user",
   tags = TAGS, summary = "Claim a completed mission's rewards (by mission id)", operation_id = "missions_claim",
+  responses = {
+    [200] = "success, rewards, message, balances", [400] = { "CANNOT_CLAIM", "BALANCE_LIMIT" },
+    [404] = { "MISSION_NOT_FOUND" }, [422] = true,
+  },
   moves_money = true, idempotent = true,
   params = { { name = "mission_id", type = "integer", required = true, ge = 1, example = 1,
                description = "the mission's id (Mission.id), not the user_missions row id" } },

@@ -10,6 +10,7 @@ for _, required in ipairs { "PREMIUM", "VIP" } do
     auth = "rank", rank = required,
     tags = { "RBAC" }, summary = "Reachable with rank " .. required .. " or higher",
     operation_id = "rbac_" .. required:lower(), moves_money = false,
+    responses = { [200] = '{"ok": true, "required": "' .. required .. '"}' },
     handler = function()
       return { ok = true, required = required }
     end,

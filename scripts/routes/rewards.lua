@@ -24,6 +24,10 @@ end
 host.route {
   method = "POST", path = "/api/rewards/distribute", auth = "admin", tags = { "Rewards" },
   summary = "Grant a reward to a user", operation_id = "rewards_distribute",
+  responses = {
+    [200] = "reward_id, reward_type, reward_value, awarded_at", [400] = { "BALANCE_LIMIT" },
+    [404] = { "USER_NOT_FOUND" }, [422] = true,
+  },
   moves_money = true, idempotent = true,
   body = with(REWARD_FIELDS, { name = "source_description", type = "string", required = true, min_length = 1,
                                max_length = 500, example = "tournament prize" }),
@@ -35,6 +39,11 @@ host.route {
 host.route {
   method = "GET", path = "/api/rewards/users/{user_id:int}/rewards", auth = "user", tags = { "Rewards" },
   summary = "A user's rewards, newest first (the user or an admin)", operation_id = "rewards_history",
+  responses = {
+    [200] = "rewards (newest first), page, page_size, total_rewards, total_pages",
+    [403] = { "ADMIN_REQUIRED", description = "Another user's rewards need an admin" },
+    [404] = { "USER_NOT_FOUND", "REWARDS_PAGE_NOT_FOUND" }, [422] = true,
+  },
   moves_money = false,
   params = { { name = "user_id", type = "integer", required = true, ge = 1, example = 1 } },
   query = {
@@ -49,6 +58,10 @@ host.route {
 host.route {
   method = "POST", path = "/api/admin/rewards/grant-bulk", auth = "admin", tags = { "Admin" },
   summary = "Grant rewards to many users, each item on its own", operation_id = "admin_rewards_grant_bulk",
+  responses = {
+    [200] = "success (all ok) and one result per item, ok or error: 200 even when items failed",
+    [400] = { "BULK_EMPTY" }, [422] = true,
+  },
   moves_money = true, idempotent = true,
   body = {
     { name = "items", type = "array", required = true, max_length = 500,

@@ -7,6 +7,7 @@ local stream = require "domain.stream"
 host.route {
   method = "POST", path = "/api/actions", auth = "user", tags = { "Events stream" },
   summary = "Record an action of the player", operation_id = "actions_create", moves_money = false,
+  responses = { [200] = "success, id, action_type, created_at", [400] = { "RESERVED_ACTION_TYPE" }, [422] = true },
   body = {
     { name = "action_type", type = "string", required = true, min_length = 1, max_length = 50,
       pattern = "^[A-Z][A-Z0-9_]*$", example = "TUTORIAL_DONE" },
@@ -20,6 +21,9 @@ host.route {
 host.route {
   method = "GET", path = "/api/admin/stream/peek", auth = "admin", tags = { "Events stream" },
   summary = "The newest entries of a domain event stream", operation_id = "admin_stream_peek", moves_money = false,
+  responses = {
+    [200] = "topic, stream, items (newest first), count", [422] = true, [503] = { "STREAM_UNAVAILABLE" },
+  },
   query = {
     { name = "topic", type = "string", required = true, enum = stream.TOPICS, example = "game_events" },
     { name = "count", type = "integer", default = 20, ge = 1, le = 200, example = 20 },

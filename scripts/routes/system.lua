@@ -7,6 +7,7 @@ local VERSION = "1.0.0"
 host.route {
   method = "GET", path = "/", tags = { "System" }, summary = "Service banner",
   operation_id = "root", moves_money = false,
+  responses = { [200] = "Service banner: message, version, status, docs" },
   handler = function()
     return { message = "Casino-Club F2P Backend API", version = VERSION, status = "running", docs = "/docs" }
   end,
@@ -15,6 +16,7 @@ host.route {
 host.route {
   method = "GET", path = "/api", tags = { "System" }, summary = "API index",
   operation_id = "api_index", moves_money = false,
+  responses = { [200] = "The API's name, version and the root path of each area" },
   handler = function()
     return {
       name = "Casino-Club F2P API",
@@ -34,6 +36,10 @@ host.route {
 host.route {
   method = "GET", path = "/health", tags = { "System" }, summary = "Health and script generation",
   operation_id = "health", moves_money = false,
+  responses = {
+    [200] = "Healthy: database and Redis reachable; the script generation and last reload",
+    [503] = "Degraded: the same body, status degraded, checks naming what is down",
+  },
   handler = function()
     local checks, healthy = health.checks()
     return healthy and 200 or 503, {

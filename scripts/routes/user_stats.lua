@@ -7,6 +7,7 @@ local games = require "domain.games"
 host.route {
   method = "GET", path = "/api/users/stats", auth = "user",
   tags = { "Users" }, summary = "The caller's game statistics", operation_id = "users_stats", moves_money = false,
+  responses = { [200] = "total_games_played, total_tokens_earned, total_tokens_spent, win_rate, level, experience" },
   handler = function(req)
     return games.stats(req.user.id)
   end,

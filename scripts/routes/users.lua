@@ -40,6 +40,7 @@ end
 host.route {
   method = "GET", path = "/api/users/profile", auth = "user",
   tags = { "Users" }, summary = "The caller's profile", operation_id = "users_profile", moves_money = false,
+  responses = { [200] = "Profile" },
   handler = function(req)
     return profile(req.user, wallet.balances(req.user.id))
   end,
@@ -49,6 +50,10 @@ host.route {
   method = "PUT", path = "/api/users/profile", auth = "user",
   tags = { "Users" }, summary = "Update the caller's nickname, phone number or password",
   operation_id = "users_update_profile", moves_money = false,
+  responses = {
+    [200] = "Profile after the update", [400] = { "WRONG_CURRENT_PASSWORD" },
+    [409] = { "NICKNAME_CONFLICT", "PHONE_CONFLICT" }, [422] = true,
+  },
   body = {
     { name = "nickname", type = "string", nullable = true, min_length = 2, max_length = 50, example = "player02" },
     { name = "phone_number", type = "string", nullable = true, min_length = 10, max_length = 15,
@@ -74,6 +79,7 @@ host.route {
 host.route {
   method = "GET", path = "/api/users/balance", auth = "user",
   tags = { "Users" }, summary = "The caller's balances", operation_id = "users_balance", moves_money = false,
+  responses = { [200] = "cyber_token_balance, user_id, nickname, balances" },
   handler = function(req)
     local balances = wallet.balances(req.user.id)
     return {
@@ -86,6 +92,7 @@ host.route {
 host.route {
   method = "GET", path = "/api/users/info", auth = "user",
   tags = { "Users" }, summary = "The caller's account and balances", operation_id = "users_info",
+  responses = { [200] = "The account with cyber_token_balance and balances" },
   moves_money = false,
   handler = function(req)
     local info = auth.user_response(req.user)
@@ -102,6 +109,10 @@ host.route {
   method = "POST", path = "/api/users/tokens/add", auth = "user",
   enabled = host.config.get("DEV_TOKEN_GRANT"),
   tags = { "Users" }, summary = "Add tokens to the caller (development)", operation_id = "users_tokens_add",
+  responses = {
+    [200] = "success, message, new_balance, user_id", [400] = { "AMOUNT_NOT_POSITIVE", "BALANCE_LIMIT" },
+    [422] = true,
+  },
   moves_money = true, idempotent = true,
   query = { { name = "amount", type = "integer", required = true, example = 100 } },
   handler = idempotency.wrap(function(req)
@@ -118,6 +129,10 @@ host.route {
   method = "GET", path = "/api/users/{user_id:int}", auth = "user",
   tags = { "Users" }, summary = "A user's profile (masked unless it is the caller's or the caller is an admin)",
   operation_id = "users_get", moves_money = false,
+  responses = {
+    [200] = "Profile; masked (phone hidden, balances 0) unless it is the caller's or the caller is an admin",
+    [404] = { "PROFILE_NOT_FOUND" }, [422] = true,
+  },
   params = { { name = "user_id", type = "integer", required = true, example = 1 } },
   handler = function(req)
     local id = req.params.user_id

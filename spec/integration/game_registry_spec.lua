@@ -6,29 +6,9 @@
 local support = require "spec.support.host"
 local api = require "spec.support.api"
 local signal = support.signal
+local write, tmpdir, run = support.write_file, support.tmpdir, support.run
 
 local BIN = os.getenv("CCHOST_BIN") or "build/cchost"
-
-local function write(path, text)
-  local f = assert(io.open(path, "w"))
-  f:write(text)
-  f:close()
-end
-
-local function tmpdir()
-  local d = os.tmpname()
-  os.remove(d)
-  assert(os.execute("mkdir -p " .. d))
-  return d
-end
-
-local function run(cmd)
-  local p = assert(io.popen(cmd .. ' 2>&1; echo "exit=$?"'))
-  local out = p:read("*a")
-  p:close()
-  local text, code = out:match("^(.*)exit=(%d+)%s*$")
-  return text, tonumber(code)
-end
 
 local function wait_reload(host, after)
   return support.wait_for(function()

@@ -7,21 +7,7 @@
 -- of spec/unit/games_spec.lua (derived independently).
 local support = require "spec.support.host"
 local signal = support.signal
-
-local function write(path, text)
-  local f = assert(io.open(path, "w"))
-  f:write(text)
-  f:close()
-end
-
--- Runs a shell command: its output (stdout and stderr) and exit status.
-local function run(cmd)
-  local p = assert(io.popen(cmd .. ' 2>&1; echo "exit=$?"'))
-  local out = p:read("*a")
-  p:close()
-  local text, code = out:match("^(.*)exit=(%d+)%s*$")
-  return text, tonumber(code)
-end
+local write, run = support.write_file, support.run
 
 local BIN = os.getenv("CCHOST_BIN") or "build/cchost"
 local S = "9b1c5e7f3a2d4c6b8e0f1a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f"

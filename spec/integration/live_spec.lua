@@ -29,18 +29,14 @@ local function next_json(sock)
 end
 
 describe("live notifications", function()
-  local host, admin, player, redis_port, redis_dir
+  local host, admin, player, private
 
   setup(function()
     -- A private Redis: presence counts are keyed by user id, and ids restart
     -- at 1 in every spec database.
-    redis_dir = os.tmpname()
-    os.remove(redis_dir)
-    assert(redis.sh("mkdir -p " .. redis_dir))
-    redis_port = redis.free_port()
-    redis.start(redis_port, redis_dir)
+    private = redis.private()
     host = support.start { WORKERS = "2", MAX_CONCURRENT_SESSIONS = "2", WS_MAX_SOCKETS_PER_USER = "3",
-                           REDIS_HOST = "127.0.0.1", REDIS_PORT = tostring(redis_port) }
+                           REDIS_HOST = private.env.REDIS_HOST, REDIS_PORT = private.env.REDIS_PORT }
     admin = api.player(host)
     api.make_admin(host, admin.id)
     player = api.player(host)
@@ -48,8 +44,7 @@ describe("live notifications", function()
 
   teardown(function()
     if host then host:stop() end
-    redis.stop(redis_port)
-    redis.sh("rm -rf " .. redis_dir)
+    private.destroy()
   end)
 
   local function scalar(sql) return api.sql(host, sql)[1][1] end
@@ -83,6 +78,49 @@ describe("live notifications", function()
     assert.truthy(s2)
     assert.equal("bearer", res.headers["sec-websocket-protocol"])
     s2:close()
+  end)
+
+  -- The close code of the next close frame, or nil, why.
+  local function closed_with(sock)
+    local code = sock:read_close()
+    return code
+  end
+
+  it("closes only the sockets of a session that ends: logout, superseded, then a ban closes the rest", function()
+    local p = api.player(host) -- session 1 (signup)
+    local t2 = assert(api.login(host, p.site_id, api.PASSWORD)).access_token -- session 2
+    local s1 = assert(open(host, p.id, p.access_token))
+    local s2 = assert(open(host, p.id, t2))
+    host:request("POST", "/api/auth/logout", nil, p.headers)
+    assert.equal(4401, closed_with(s1))
+    assert(s2:send('{"type":"ping"}'))
+    assert.equal("pong", assert(next_json(s2)).type) -- the other session's socket stays open
+    -- two more logins under MAX_CONCURRENT_SESSIONS=2 supersede session 2
+    local t3 = assert(api.login(host, p.site_id, api.PASSWORD)).access_token
+    local s3 = assert(open(host, p.id, t3))
+    assert(api.login(host, p.site_id, api.PASSWORD))
+    assert.equal(4401, closed_with(s2))
+    assert(s3:send('{"type":"ping"}'))
+    assert.equal("pong", assert(next_json(s3)).type)
+    assert.equal(200, host:request("POST", "/api/admin/users/" .. p.id .. "/ban", { reason = "spec" },
+      admin.headers).status)
+    assert.equal(4401, closed_with(s3))
+  end)
+
+  it("closes the user's oldest socket with 4000 beyond WS_MAX_SOCKETS_PER_USER", function()
+    local p = api.player(host)
+    local socks = {}
+    for i = 1, 3 do
+      socks[i] = assert(open(host, p.id, p.access_token))
+      support.sleep(0.05) -- distinct opening times
+    end
+    local fourth = assert(open(host, p.id, p.access_token))
+    assert.equal(4000, closed_with(socks[1]))
+    for _, s in ipairs { socks[2], socks[3], fourth } do
+      assert(s:send('{"type":"ping"}'))
+      assert.equal("pong", assert(next_json(s)).type)
+      s:close()
+    end
   end)
 
   it("delivers a targeted send to every socket of the user, counts them, and keeps the row for the inbox", function()
@@ -148,15 +186,12 @@ describe("live notifications", function()
 end)
 
 describe("the event stream", function()
-  local host, admin, player, redis_port, redis_dir
+  local host, admin, player, private, redis_port, redis_dir
 
   setup(function()
-    redis_dir = os.tmpname()
-    os.remove(redis_dir)
-    assert(redis.sh("mkdir -p " .. redis_dir))
-    redis_port = redis.free_port()
-    redis.start(redis_port, redis_dir)
-    host = support.start { WORKERS = "2", REDIS_HOST = "127.0.0.1", REDIS_PORT = tostring(redis_port),
+    private = redis.private()
+    redis_port, redis_dir = private.port, private.dir
+    host = support.start { WORKERS = "2", REDIS_HOST = private.env.REDIS_HOST, REDIS_PORT = private.env.REDIS_PORT,
                            OUTBOX_RELAY_INTERVAL_MS = "50" }
     admin = api.player(host)
     api.make_admin(host, admin.id)
@@ -165,8 +200,7 @@ describe("the event stream", function()
 
   teardown(function()
     if host then host:stop() end
-    redis.stop(redis_port)
-    redis.sh("rm -rf " .. redis_dir)
+    private.destroy()
   end)
 
   local function scalar(sql) return api.sql(host, sql)[1][1] end
@@ -234,15 +268,12 @@ describe("the event stream", function()
 end)
 
 describe("two hosts sharing PostgreSQL and Redis", function()
-  local one, two, admin, redis_port, redis_dir
+  local one, two, admin, private, redis_port
 
   setup(function()
-    redis_dir = os.tmpname()
-    os.remove(redis_dir)
-    assert(redis.sh("mkdir -p " .. redis_dir))
-    redis_port = redis.free_port()
-    redis.start(redis_port, redis_dir)
-    local shared = { WORKERS = "1", REDIS_HOST = "127.0.0.1", REDIS_PORT = tostring(redis_port),
+    private = redis.private()
+    redis_port = private.port
+    local shared = { WORKERS = "1", REDIS_HOST = private.env.REDIS_HOST, REDIS_PORT = private.env.REDIS_PORT,
                      OUTBOX_RELAY_INTERVAL_MS = "20" }
     one = support.start(shared)
     shared.DATABASE_URL = one.env.DATABASE_URL
@@ -254,8 +285,7 @@ describe("two hosts sharing PostgreSQL and Redis", function()
   teardown(function()
     if two then two:stop() end
     if one then one:stop() end
-    redis.stop(redis_port)
-    redis.sh("rm -rf " .. redis_dir)
+    private.destroy()
   end)
 
   it("broadcasts to sockets on both hosts and counts them all", function()

@@ -8,19 +8,7 @@ local http = require "spec.support.http"
 local signal = support.signal
 local unistd = require "posix.unistd"
 local wait = require "posix.sys.wait"
-
-local function write(path, text)
-  local f = assert(io.open(path, "w"))
-  f:write(text)
-  f:close()
-end
-
-local function tmpdir()
-  local d = os.tmpname()
-  os.remove(d)
-  assert(os.execute("mkdir -p " .. d))
-  return d
-end
+local write, tmpdir = support.write_file, support.tmpdir
 
 -- Waits until the workers file lists n pids, none of them in `gone`.
 local function wait_workers(host, n, gone, timeout)

@@ -3,12 +3,7 @@
 local support = require "spec.support.host"
 local http = require "spec.support.http"
 local signal = support.signal
-
-local function write(path, text)
-  local f = assert(io.open(path, "w"))
-  f:write(text)
-  f:close()
-end
+local write = support.write_file
 
 describe("hot reload", function()
   local host, fixtures, route_file

@@ -236,7 +236,7 @@ end
 
 --------------------------------------------------------------------- spec
 describe("robustness", function()
-  local host, user, admin, victim, db, redis_port, redis_dir
+  local host, user, admin, victim, db, private_redis
   local ids = {}
   local tokens = {}       -- extra Authorization values: garbage and forged tokens
   local token_names = {}  -- Authorization value -> how a failure message shows it
@@ -245,14 +245,10 @@ describe("robustness", function()
   setup(function()
     -- A private redis-server: user ids restart at 1 in every fresh database,
     -- so crash rounds other specs left in a shared Redis would be ours.
-    redis_dir = os.tmpname()
-    os.remove(redis_dir)
-    assert(redis.sh("mkdir -p " .. redis_dir))
-    redis_port = redis.free_port()
-    redis.start(redis_port, redis_dir)
+    private_redis = redis.private()
     host = support.start {
       ARGON2_MEMORY_KIB = "8192", ARGON2_ITERATIONS = "1",
-      REDIS_HOST = "127.0.0.1", REDIS_PORT = tostring(redis_port),
+      REDIS_HOST = private_redis.env.REDIS_HOST, REDIS_PORT = private_redis.env.REDIS_PORT,
       -- the login batteries must reach the password check, not the lockout
       LOGIN_MAX_FAILED_ATTEMPTS = "100000", LOGIN_IP_MAX_FAILED_ATTEMPTS = "100000",
     }
@@ -315,8 +311,7 @@ describe("robustness", function()
   teardown(function()
     if db then db.close() end
     if host then host:stop() end
-    if redis_port then redis.stop(redis_port) end
-    if redis_dir then redis.sh("rm -rf " .. redis_dir) end
+    if private_redis then private_redis.destroy() end
   end)
 
   local function headers_for(route)
@@ -391,8 +386,10 @@ describe("robustness", function()
       if res.status == 405 and d ~= "Method Not Allowed" and method ~= "HEAD" then
         problem("405 with another detail: " .. summary)
       end
-    -- (the CORS preflight answers a plain "OK", as Starlette's does)
-    elseif method ~= "HEAD" and method ~= "OPTIONS" and res.body ~= "" and res.json == nil then
+    -- (the CORS preflight answers a plain "OK", as Starlette's does; a route
+    -- whose answer is not JSON says so, as GET /metrics's Prometheus text)
+    elseif method ~= "HEAD" and method ~= "OPTIONS" and res.body ~= "" and res.json == nil
+        and (res.headers["content-type"] or ""):find("^application/json") then
       problem("non-JSON body: " .. summary)
     end
     if res.status >= 500 then -- already recorded
@@ -661,5 +658,54 @@ describe("robustness", function()
       { Authorization = "Bearer " .. user.access_token })
     assert.equal(200, res.status, res.body)
     assert.are_not.equal(before, snapshot())
+  end)
+  -- The static files of the browser console (STATIC_MOUNTS, host/static.c):
+  -- traversal, encoded dots, long names and other hostile paths are a 404
+  -- (or, for a path the HTTP layer refuses, another 4xx), never a 5xx, and
+  -- never a file from outside scripts/console or the vendor folder.
+  it("answers hostile /console paths with a 4xx and never serves a file outside the folder", function()
+    local function get(path, method)
+      local c = assert(http.connect(host.port))
+      assert(c:send(http.format(method or "GET", path)))
+      local res, err = c:read_response(method == "HEAD")
+      c:close()
+      return res, err
+    end
+    assert.equal(200, get("/console/").status) -- the mount is live (the app's index)
+    local long = string.rep("a", 255)
+    local paths = {
+      "/console/../config/settings.lua", "/console/../../../../etc/passwd", "/console/js/../../../README.md",
+      "/console/vendor/../../config/settings.lua", "/console/vendor/../index.html",
+      "/console/%2e%2e/config/settings.lua", "/console/%2E%2E/%2E%2E/etc/passwd", "/console/.%2e/README.md",
+      "/console/%2e%2e%2fconfig%2fsettings.lua", "/console/%2e/index.html", "/console/js/%2e%2e/index.html",
+      "/console/vendor/%2e%2e/%2e%2e/config/settings.lua", "/console/%252e%252e/config/settings.lua",
+      "/console/..%5c..%5cconfig%5csettings.lua", "/console/..\\config\\settings.lua", "/console/.git/config",
+      "/console/vendor/.package-lock.json", "/console/%00", "/console/index.html%00.js", "/console/%ff%fe",
+      "/console//js/main.js", "/console/js//main.js", "/console/%", "/console/%zz", "/console/js/main.js/",
+      "/console/" .. long .. ".js", "/console/" .. long .. "a.js", "/console/" .. string.rep("b", 5000),
+      "/console/" .. string.rep("d/", 2000) .. "x.js", "/console/" .. string.rep("%2e%2e/", 500) .. "etc/passwd",
+      "/console/vendor/" .. string.rep("%2e", 3000), "/consolex/index.html", "/console/%0d%0aX-Injected:%201",
+    }
+    local bad = {}
+    for _, path in ipairs(paths) do
+      local shown = #path > 80 and (path:sub(1, 60) .. "… (" .. #path .. " bytes)") or path
+      local res, err = get(path)
+      if not res then
+        bad[#bad + 1] = shown .. " -> no answer (" .. tostring(err) .. ")"
+      elseif res.status >= 500 or res.status < 400 then
+        bad[#bad + 1] = shown .. " -> " .. res.status
+      elseif res.body:find("DATABASE_URL", 1, true) or res.body:find("root:", 1, true) then
+        bad[#bad + 1] = shown .. " -> a file from outside the folder"
+      elseif res.status == 404 and not (res.json and res.json.detail == "Not Found") then
+        bad[#bad + 1] = shown .. " -> 404 without the contract's body"
+      end
+    end
+    for _, method in ipairs { "POST", "PUT", "DELETE" } do
+      local res = get("/console/index.html", method)
+      if not res or res.status ~= 405 then bad[#bad + 1] = method .. " /console/index.html -> " .. tostring(res and res.status) end
+    end
+    local health = host:request("GET", "/health")
+    assert.equal(200, health and health.status)
+    assert(#bad == 0, #bad .. " bad answers:\n" .. table.concat(bad, "\n"))
   end)
 end)

@@ -34,6 +34,30 @@ function M.sleep(s)
   ptime.nanosleep { tv_sec = sec, tv_nsec = math.floor((s - sec) * 1e9) }
 end
 
+--- Writes text to path (replacing it).
+function M.write_file(path, text)
+  local f = assert(io.open(path, "wb"))
+  f:write(text)
+  f:close()
+end
+
+--- A new empty folder under the temporary folder; the caller removes it.
+function M.tmpdir()
+  local d = os.tmpname()
+  os.remove(d)
+  assert(os.execute("mkdir -p " .. d))
+  return d
+end
+
+--- Runs a shell command: its output (stdout and stderr) and exit status.
+function M.run(cmd)
+  local p = assert(io.popen(cmd .. ' 2>&1; echo "exit=$?"'))
+  local out = p:read("*a")
+  p:close()
+  local text, code = out:match("^(.*)exit=(%d+)%s*$")
+  return text, tonumber(code)
+end
+
 local function read_file(path)
   local f = io.open(path)
   if not f then return nil end
@@ -177,6 +201,43 @@ function Host:kill()
   signal.kill(self.pid, signal.SIGKILL)
   wait.wait(self.pid)
   self.exited = true
+end
+
+--- SIGKILLs the whole host at once, as a machine or container dying would:
+--- the master is stopped first (SIGSTOP) so it cannot respawn anything,
+--- then every child of the master (the workers, also one being respawned
+--- that the workers file does not list yet) and the master are killed.
+--- Returns the pids killed (master first).
+function Host:kill_group()
+  local killed = { self.pid }
+  signal.kill(self.pid, signal.SIGSTOP)
+  local pids, seen = {}, {}
+  for _, w in ipairs(self:workers()) do pids[#pids + 1], seen[w] = w, true end
+  for _, name in ipairs(require("posix.dirent").dir("/proc")) do
+    local pid = tonumber(name)
+    local stat = pid and read_file("/proc/" .. name .. "/stat")
+    -- "pid (comm) state ppid ...": comm may hold spaces, so match after ")".
+    local ppid = stat and tonumber(stat:match("%) %S+ (%d+)"))
+    if ppid == self.pid and not seen[pid] then pids[#pids + 1], seen[pid] = pid, true end
+  end
+  for _, pid in ipairs(pids) do
+    signal.kill(pid, signal.SIGKILL)
+    killed[#killed + 1] = pid
+  end
+  signal.kill(self.pid, signal.SIGKILL)
+  wait.wait(self.pid)
+  self.exited = true
+  -- Returns once every process has exited (gone, or a zombie whose sockets
+  -- are closed): nothing the caller sends afterwards reaches a dying worker.
+  local deadline = os.time() + 10
+  for _, pid in ipairs(killed) do
+    while os.time() <= deadline do
+      local stat = read_file("/proc/" .. pid .. "/stat")
+      if not stat or stat:match("%) (%S)") == "Z" then break end
+      M.sleep(0.001)
+    end
+  end
+  return killed
 end
 
 function Host:log_text()

@@ -10,7 +10,11 @@
  * the backpressure.
  * Timers: a fresh connection or a started request must deliver its headers
  * within header_timeout (408), a body must keep arriving at that pace, and an
- * idle keep-alive connection is closed after keepalive_timeout. Each
+ * idle keep-alive connection is closed after keepalive_timeout, and a
+ * connection that is closing (draining, or the client half-closed) gets
+ * finish_write_timeout, one fixed bound, to read the rest of its last answer:
+ * the idle timer forgives a reader that keeps making progress, which would
+ * let one slow reader of a large answer hold a draining worker. Each
  * connection only records a deadline (cheap to move on every request); one
  * worker-wide sweep timer, ticking at a quarter of the shortest timeout,
  * enforces them. */
@@ -28,7 +32,7 @@
 #include "metrics.h"
 #include "rng.h"
 
-enum { TIMER_NONE, TIMER_HEADER, TIMER_BODY, TIMER_IDLE };
+enum { TIMER_NONE, TIMER_HEADER, TIMER_BODY, TIMER_IDLE, TIMER_FINISH };
 
 typedef struct {
     char *p;
@@ -151,8 +155,18 @@ static void conn_close(http_conn_t *c) {
     uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
 }
 
+/* Sets c's one deadline for kind (TIMER_NONE clears it). */
+static void arm_timer(http_conn_t *c, int kind) {
+    uint64_t ms = kind == TIMER_IDLE     ? opt.keepalive_timeout_ms
+                  : kind == TIMER_FINISH ? (opt.finish_write_timeout_ms ? opt.finish_write_timeout_ms : opt.header_timeout_ms)
+                                         : opt.header_timeout_ms;
+    c->timer_kind = kind;
+    c->deadline = kind == TIMER_NONE ? 0 : uv_now(loop) + ms;
+}
+
 /* Closes c once the answers already queued are on the wire: uv_close would
- * drop a partly written one. on_write finishes the job. */
+ * drop a partly written one. on_write finishes the job, or the finish
+ * deadline cuts a reader too slow to take them. */
 static void conn_finish(http_conn_t *c) {
     if (c->closing) return;
     if (uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) == 0) {
@@ -161,12 +175,7 @@ static void conn_finish(http_conn_t *c) {
     }
     c->close_after = 1;
     if (c->reading) uv_read_stop((uv_stream_t *)&c->tcp), c->reading = 0;
-}
-
-static void arm_timer(http_conn_t *c, int kind) {
-    c->timer_kind = kind;
-    c->deadline = kind == TIMER_NONE ? 0
-                                     : uv_now(loop) + (kind == TIMER_IDLE ? opt.keepalive_timeout_ms : opt.header_timeout_ms);
+    arm_timer(c, TIMER_FINISH);
 }
 
 /* ---- writing ---- */
@@ -332,6 +341,10 @@ static void refuse(http_conn_t *c, int status, const char *detail) {
 
 static void on_timeout(http_conn_t *c) {
     if (c->busy || c->closing) return;
+    if (c->timer_kind == TIMER_FINISH) { /* its last answer took too long to read */
+        conn_close(c);
+        return;
+    }
     if (c->timer_kind != TIMER_IDLE) {
         refuse(c, 408, "Request Timeout");
         return;
@@ -722,6 +735,12 @@ void http_init(uv_loop_t *l, const http_options_t *o, http_handler_fn h) {
     loop = l;
     opt = *o;
     handler = h;
+    /* Strict parsing: llhttp's defaults, no llhttp_set_lenient_*. Lenient
+     * headers, chunk extensions, transfer-encoding or keep-alive let two
+     * parsers disagree on where a message ends, which is request smuggling
+     * once a load balancer (HAProxy, README "Scaling out") sits in front;
+     * our clients (browsers, the console, HTTP libraries) send conformant
+     * requests, so strictness costs nothing but a 400 for broken ones. */
     llhttp_settings_init(&settings);
     settings.on_message_begin = on_message_begin;
     settings.on_url = on_url;

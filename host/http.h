@@ -48,6 +48,7 @@ typedef struct {
 typedef struct {
     size_t max_header_bytes, max_body_bytes;
     uint64_t header_timeout_ms, keepalive_timeout_ms;
+    uint64_t finish_write_timeout_ms; /* a closing connection's time to read its last answer; 0: header_timeout_ms */
     int max_connections;
     const char *cors_origins; /* comma list */
     int worker_id;

@@ -16,6 +16,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -32,6 +33,7 @@
 #define SHORT_HEADER_MS 400
 #define SHORT_KEEPALIVE_MS 600
 #define RELAXED_MS 30000
+#define FINISH_WRITE_MS 2000 /* a fast reader takes BIG_BODY well within it, a 20 ms-per-64 KiB one cannot */
 #define BIG_BODY (16u << 20) /* more than the loopback socket buffers hold */
 
 /* ---- server side (loop thread) ---- */
@@ -442,9 +444,38 @@ static void test_cors_list(void) {
     cl_close(c);
 }
 
+/* The first bytes of an answer have reached c: the server queued it. */
+static int answer_started(client_t *c) {
+    struct pollfd p = {.fd = c->fd, .events = POLLIN};
+    return poll(&p, 1, 5000) == 1;
+}
+
+/* Draining: a fast reader of a large answer gets all of it; a reader that
+ * keeps taking 64 KiB every 20 ms (progress the idle timer would forgive)
+ * is cut at finish_write_timeout instead of holding the worker. Last: the
+ * drain cannot be undone. */
+static void test_drain_slow_reader(void) {
+    resp_t r;
+    double ms;
+    CHECK(wait_open(0));
+    client_t *fast = cl_open(), *slow = cl_open();
+    CHECK(cl_send(fast, "GET /big HTTP/1.1\r\n\r\n") == 0);
+    CHECK(cl_send(slow, "GET /big HTTP/1.1\r\n\r\n") == 0);
+    CHECK(answer_started(fast) && answer_started(slow));
+    loopback_call(do_drain);
+    CHECK(read_big(fast, &r, 0) == BIG_BODY && r.status == 200);
+    CHECK(expect_closed(fast, &ms));
+    size_t got = read_big(slow, &r, 20);
+    CHECK(r.status == 200 && got < BIG_BODY);
+    CHECK(wait_open(0));
+    cl_close(fast);
+    cl_close(slow);
+}
+
 static void child_cases(void) {
     test_timeouts();
     test_cors_list();
+    test_drain_slow_reader();
 }
 
 /* ---- cases with relaxed timeouts (parent process) ---- */
@@ -997,6 +1028,7 @@ int main(void) {
         .max_body_bytes = 64,
         .header_timeout_ms = SHORT_HEADER_MS,
         .keepalive_timeout_ms = SHORT_KEEPALIVE_MS,
+        .finish_write_timeout_ms = FINISH_WRITE_MS,
         .max_connections = 4,
         .cors_origins = " http://a.example , http://ok.example",
     };

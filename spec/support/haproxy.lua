@@ -26,6 +26,7 @@ local stdlib = require "posix.stdlib"
 local fcntl = require "posix.fcntl"
 local dirent = require "posix.dirent"
 local socket = require "socket"
+local support = require "spec.support.host"
 
 local M = {}
 
@@ -66,23 +67,12 @@ function M.kill_group(pid, sig)
   return signal.kill(-pid, sig or signal.SIGKILL)
 end
 
-local function free_port()
-  local s = assert(socket.bind("127.0.0.1", 0))
-  local _, port = s:getsockname()
-  s:close()
-  return tonumber(port)
-end
+local free_port = support.free_port
 M.free_port = free_port
 
 local function sleep(s) socket.sleep(s) end
 
-local function read_file(path)
-  local f = io.open(path)
-  if not f then return nil end
-  local s = f:read("*a")
-  f:close()
-  return s
-end
+local read_file = support.read_file
 
 local LB = {}
 LB.__index = LB

@@ -67,6 +67,14 @@ local function read_file(path)
 end
 M.read_file = read_file
 
+--- A loopback port nobody listens on right now.
+function M.free_port()
+  local s = assert(require("socket").bind("127.0.0.1", 0))
+  local _, port = s:getsockname()
+  s:close()
+  return tonumber(port)
+end
+
 --- Polls fn() every 50 ms until it returns a truthy value or timeout
 --- seconds pass; returns that value (or nil).
 function M.wait_for(fn, timeout)

@@ -1,7 +1,6 @@
 -- redis.lua - private redis-server instances for specs that stop, hang,
 -- flush or roll back Redis (outage and restart tests), so they never disturb
 -- the shared one.
-local socket = require "socket"
 local support = require "spec.support.host"
 
 local M = {}
@@ -12,13 +11,7 @@ function M.sh(cmd)
   return ok == 0 or ok == true
 end
 
---- A loopback port nobody listens on right now.
-function M.free_port()
-  local s = assert(socket.bind("127.0.0.1", 0))
-  local _, port = s:getsockname()
-  s:close()
-  return tonumber(port)
-end
+M.free_port = support.free_port
 
 --- redis-cli against port; returns its output without trailing space.
 function M.cli(port, args)
@@ -35,21 +28,7 @@ end
 function M.start(port, dir)
   assert(M.sh(("redis-server --bind 127.0.0.1 --port %d --save '' --appendonly no --daemonize yes"
     .. " --dir %s --dbfilename dump.rdb --pidfile %s/redis.pid --logfile %s/redis.log"):format(port, dir, dir, dir)))
-  assert(support.wait_for(function() --- private() -> r: a throw-away redis-server of the calling spec on a free
---- port: r.port, r.dir, r.env (the host settings that point at it) and
---- r:destroy() (stop it and remove its folder).
-function M.private()
-  local r = { dir = support.tmpdir(), port = M.free_port() }
-  M.start(r.port, r.dir)
-  r.env = { REDIS_HOST = "127.0.0.1", REDIS_PORT = tostring(r.port) }
-  function r.destroy()
-    M.stop(r.port)
-    M.sh("rm -rf " .. r.dir)
-  end
-  return r
-end
-
-return M.cli(port, "ping") == "PONG" end, 10), "redis did not start")
+  assert(support.wait_for(function() return M.cli(port, "ping") == "PONG" end, 10), "redis did not start")
 end
 
 --- Snapshots the dataset into dir/dump.rdb (SAVE: done when it returns).
@@ -60,21 +39,7 @@ end
 --- Stops it (no save) and waits until it no longer answers.
 function M.stop(port)
   M.sh("redis-cli -h 127.0.0.1 -p " .. port .. " shutdown nosave >/dev/null 2>&1")
-  assert(support.wait_for(function() --- private() -> r: a throw-away redis-server of the calling spec on a free
---- port: r.port, r.dir, r.env (the host settings that point at it) and
---- r:destroy() (stop it and remove its folder).
-function M.private()
-  local r = { dir = support.tmpdir(), port = M.free_port() }
-  M.start(r.port, r.dir)
-  r.env = { REDIS_HOST = "127.0.0.1", REDIS_PORT = tostring(r.port) }
-  function r.destroy()
-    M.stop(r.port)
-    M.sh("rm -rf " .. r.dir)
-  end
-  return r
-end
-
-return M.cli(port, "ping") ~= "PONG" end, 10), "redis did not stop")
+  assert(support.wait_for(function() return M.cli(port, "ping") ~= "PONG" end, 10), "redis did not stop")
 end
 
 --- private() -> r: a throw-away redis-server of the calling spec on a free

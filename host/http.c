@@ -44,7 +44,7 @@ typedef struct {
 } hdr_span_t;
 
 struct http_conn {
-    uv_tcp_t tcp;
+    uv_tcp_t *tcp;    /* its own allocation: an upgrade hands it over and frees the rest */
     uint64_t deadline; /* loop time (ms) at which timer_kind fires; 0 = none */
     llhttp_t parser;
     http_conn_t *prev, *next;
@@ -53,7 +53,8 @@ struct http_conn {
     int processing;   /* inside process(): respond must not re-enter it */
     int reading;
     int eof;          /* the client half-closed: finish what is pending, then close */
-    int upgraded;     /* handed to another protocol: http.c only frees it */
+    int upgraded;     /* handed to another protocol: freed when its last write is done */
+    int writes;       /* uv_write requests not yet called back */
     int close_after;  /* close once the queued responses are written */
     int timer_kind;
     size_t idle_queue; /* unsent bytes when the idle deadline was last checked */
@@ -136,12 +137,16 @@ const char *http_status_text(int s) {
 
 /* ---- connection lifetime ---- */
 
-static void on_handle_closed(uv_handle_t *h) {
-    http_conn_t *c = h->data;
+static void conn_free(http_conn_t *c) {
     buf_free(&c->head);
     buf_free(&c->body);
     buf_free(&c->pending);
     free(c);
+}
+
+static void on_handle_closed(uv_handle_t *h) {
+    conn_free(h->data);
+    free(h);
 }
 
 static void conn_close(http_conn_t *c) {
@@ -152,7 +157,7 @@ static void conn_close(http_conn_t *c) {
     else conns = c->next;
     if (c->next) c->next->prev = c->prev;
     nconns--;
-    uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
+    uv_close((uv_handle_t *)c->tcp, on_handle_closed);
 }
 
 /* Sets c's one deadline for kind (TIMER_NONE clears it). */
@@ -169,12 +174,12 @@ static void arm_timer(http_conn_t *c, int kind) {
  * deadline cuts a reader too slow to take them. */
 static void conn_finish(http_conn_t *c) {
     if (c->closing) return;
-    if (uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) == 0) {
+    if (uv_stream_get_write_queue_size((uv_stream_t *)c->tcp) == 0) {
         conn_close(c);
         return;
     }
     c->close_after = 1;
-    if (c->reading) uv_read_stop((uv_stream_t *)&c->tcp), c->reading = 0;
+    if (c->reading) uv_read_stop((uv_stream_t *)c->tcp), c->reading = 0;
     arm_timer(c, TIMER_FINISH);
 }
 
@@ -190,8 +195,12 @@ static void on_write(uv_write_t *w, int status) {
     write_req_t *wr = (write_req_t *)w;
     http_conn_t *c = wr->conn;
     free(wr);
-    if (c->upgraded) return; /* the new protocol owns the handle and its errors */
-    if (status < 0 || (c->close_after && !c->closing && uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) == 0))
+    c->writes--;
+    if (c->upgraded) { /* the new protocol owns the handle and its errors */
+        if (!c->writes && !c->processing) conn_free(c);
+        return;
+    }
+    if (status < 0 || (c->close_after && !c->closing && uv_stream_get_write_queue_size((uv_stream_t *)c->tcp) == 0))
         conn_close(c);
 }
 
@@ -202,11 +211,12 @@ static int raw_write(http_conn_t *c, const char *data, size_t len) {
     wr->conn = c;
     memcpy(wr->data, data, len);
     uv_buf_t b = uv_buf_init(wr->data, (unsigned)len);
-    if (uv_write(&wr->req, (uv_stream_t *)&c->tcp, &b, 1, on_write) < 0) {
+    if (uv_write(&wr->req, (uv_stream_t *)c->tcp, &b, 1, on_write) < 0) {
         free(wr);
         conn_close(c);
         return -1;
     }
+    c->writes++;
     return 0;
 }
 
@@ -309,7 +319,7 @@ static void send_response(http_conn_t *c, http_request_t *r, int status, const c
     uv_buf_t b = uv_buf_init(wr->data, (unsigned)(p - wr->data));
     /* Most answers fit the socket buffer: a direct write skips libuv's write
      * queue, its completion callback and an epoll_ctl round trip. */
-    int sent = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+    int sent = uv_try_write((uv_stream_t *)c->tcp, &b, 1);
     if (sent == (int)b.len) {
         free(wr);
         if (c->close_after) conn_close(c);
@@ -321,10 +331,12 @@ static void send_response(http_conn_t *c, http_request_t *r, int status, const c
         conn_close(c);
         return;
     }
-    if (uv_write(&wr->req, (uv_stream_t *)&c->tcp, &b, 1, on_write) < 0) {
+    if (uv_write(&wr->req, (uv_stream_t *)c->tcp, &b, 1, on_write) < 0) {
         free(wr);
         conn_close(c);
+        return;
     }
+    c->writes++;
 }
 
 /* Answers a request refused before it reached the handler, then closes. */
@@ -334,7 +346,7 @@ static void refuse(http_conn_t *c, int status, const char *detail) {
     c->close_after = 1;
     metrics_refused(status);
     send_response(c, NULL, status, NULL, 0, body, (size_t)n, 0);
-    if (c->reading) uv_read_stop((uv_stream_t *)&c->tcp), c->reading = 0;
+    if (c->reading) uv_read_stop((uv_stream_t *)c->tcp), c->reading = 0;
     arm_timer(c, TIMER_NONE);
     log_debugf("http: refused connection with %d (%s)", status, detail);
 }
@@ -350,7 +362,7 @@ static void on_timeout(http_conn_t *c) {
         return;
     }
     /* Still sending an answer the client keeps reading: not idle yet. */
-    size_t queued = uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp);
+    size_t queued = uv_stream_get_write_queue_size((uv_stream_t *)c->tcp);
     if (queued && queued != c->idle_queue) {
         c->idle_queue = queued;
         arm_timer(c, TIMER_IDLE);
@@ -391,27 +403,36 @@ void http_respond(http_request_t *r, int status, const char *extra, size_t extra
     }
     send_response(c, r, status, extra, extra_len, body, body_len, keep);
     if (!keep) {
-        if (!c->closing && uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) == 0) conn_close(c);
+        if (!c->closing && uv_stream_get_write_queue_size((uv_stream_t *)c->tcp) == 0) conn_close(c);
         return;
     }
     llhttp_resume(&c->parser);
     if (!c->processing) process(c);
 }
 
-uv_tcp_t *http_upgrade(http_request_t *r, const char *head, size_t head_len, const char **leftover,
-                       size_t *leftover_len) {
+uv_tcp_t *http_upgrade(http_request_t *r, const char *head, size_t head_len, char **leftover, size_t *leftover_len) {
     http_conn_t *c = r->conn;
     ninflight--;
     uint64_t ns = http__elapsed_ns(r);
     metrics_request(r->metrics_route, 101, ns);
     access_log(r, 101, 0, NULL, ns);
     c->busy = 0;
+    *leftover = NULL;
+    *leftover_len = 0;
     if (c->closing) { /* the client went away during the handshake */
         c->closing = 0;
         conn_close(c);
         return NULL;
     }
-    if (c->reading) uv_read_stop((uv_stream_t *)&c->tcp), c->reading = 0;
+    if (c->pending.len) {
+        if (!(*leftover = malloc(c->pending.len))) {
+            conn_close(c);
+            return NULL;
+        }
+        memcpy(*leftover, c->pending.p, c->pending.len);
+        *leftover_len = c->pending.len;
+    }
+    if (c->reading) uv_read_stop((uv_stream_t *)c->tcp), c->reading = 0;
     c->upgraded = 1;
     if (c->prev) c->prev->next = c->next;
     else conns = c->next;
@@ -419,26 +440,24 @@ uv_tcp_t *http_upgrade(http_request_t *r, const char *head, size_t head_len, con
     c->prev = c->next = NULL;
     nconns--;
     arm_timer(c, TIMER_NONE);
+    uv_tcp_t *tcp = c->tcp;
+    tcp->data = NULL; /* the new owner's from here on */
     write_req_t *wr = malloc(sizeof *wr + head_len);
     if (wr) {
         wr->conn = c;
         memcpy(wr->data, head, head_len);
         uv_buf_t b = uv_buf_init(wr->data, (unsigned)head_len);
-        if (uv_write(&wr->req, (uv_stream_t *)&c->tcp, &b, 1, on_write) < 0) free(wr);
+        if (uv_write(&wr->req, (uv_stream_t *)tcp, &b, 1, on_write) < 0) free(wr);
+        else c->writes++;
     }
-    *leftover = c->pending.p ? c->pending.p : "";
-    *leftover_len = c->pending.len;
-    return &c->tcp;
+    /* What an open socket keeps of its HTTP past is the handle: the parser,
+     * header tables and buffers (several KiB) go once the writes queued on
+     * them are done (on_write), or now. */
+    if (!c->writes && !c->processing) conn_free(c);
+    return tcp;
 }
 
-void http_free_upgraded(uv_tcp_t *tcp) {
-    /* The new owner repoints tcp->data: find the struct by address. */
-    http_conn_t *c = (http_conn_t *)((char *)tcp - offsetof(http_conn_t, tcp));
-    buf_free(&c->head);
-    buf_free(&c->body);
-    buf_free(&c->pending);
-    free(c);
-}
+void http_free_upgraded(uv_tcp_t *tcp) { free(tcp); }
 
 void http_respond_detail(http_request_t *r, int status, const char *detail, const char *extra) {
     char body[512];
@@ -664,14 +683,14 @@ static void dispatch(http_conn_t *c) {
  * needed, or the connection is refused. */
 static void process(http_conn_t *c) {
     c->processing = 1;
-    while (!c->busy && !c->closing && !c->close_after) {
+    while (!c->busy && !c->closing && !c->close_after && !c->upgraded) {
         if (c->pending.len == 0) {
             if (draining || c->eof) {
                 conn_finish(c);
                 break;
             }
             if (c->timer_kind == TIMER_NONE) arm_timer(c, TIMER_IDLE), c->idle_queue = 0;
-            if (!c->reading) uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read), c->reading = 1;
+            if (!c->reading) uv_read_start((uv_stream_t *)c->tcp, on_alloc, on_read), c->reading = 1;
             break;
         }
         llhttp_errno_t e = llhttp_execute(&c->parser, c->pending.p, c->pending.len);
@@ -694,6 +713,7 @@ static void process(http_conn_t *c) {
         break;
     }
     c->processing = 0;
+    if (c->upgraded && !c->writes) conn_free(c); /* upgraded inside dispatch() */
 }
 
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b) {
@@ -759,18 +779,22 @@ void http_init(uv_loop_t *l, const http_options_t *o, http_handler_fn h) {
 int http_accept(uv_stream_t *server) {
     http_conn_t *c = calloc(1, sizeof *c);
     if (!c) return UV_ENOMEM;
-    uv_tcp_init(loop, &c->tcp);
-    c->tcp.data = c;
-    int rc = uv_accept(server, (uv_stream_t *)&c->tcp);
+    if (!(c->tcp = malloc(sizeof *c->tcp))) {
+        free(c);
+        return UV_ENOMEM;
+    }
+    uv_tcp_init(loop, c->tcp);
+    c->tcp->data = c;
+    int rc = uv_accept(server, (uv_stream_t *)c->tcp);
     if (rc < 0 || nconns >= opt.max_connections || draining) {
         if (rc == 0) rejected++;
-        uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
+        uv_close((uv_handle_t *)c->tcp, on_handle_closed);
         return rc < 0 ? rc : UV_EBUSY;
     }
-    uv_tcp_nodelay(&c->tcp, 1);
+    uv_tcp_nodelay(c->tcp, 1);
     struct sockaddr_storage ss;
     int sl = sizeof ss;
-    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &sl) == 0) {
+    if (uv_tcp_getpeername(c->tcp, (struct sockaddr *)&ss, &sl) == 0) {
         if (ss.ss_family == AF_INET6) uv_ip6_name((struct sockaddr_in6 *)&ss, c->remote_addr, sizeof c->remote_addr);
         else uv_ip4_name((struct sockaddr_in *)&ss, c->remote_addr, sizeof c->remote_addr);
     }
@@ -781,7 +805,7 @@ int http_accept(uv_stream_t *server) {
     conns = c;
     nconns++;
     arm_timer(c, TIMER_HEADER);
-    uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+    uv_read_start((uv_stream_t *)c->tcp, on_alloc, on_read);
     c->reading = 1;
     return 0;
 }

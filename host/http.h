@@ -73,11 +73,13 @@ void http_respond(http_request_t *req, int status, const char *extra_headers, si
 
 /* Hands req's connection to another protocol (WebSocket): queues head (the
  * complete 101 response, written verbatim), stops HTTP processing and leaves
- * the handle to the caller. *leftover gets the bytes already read after the
- * request (valid until http_free_upgraded). Returns NULL when the client is
- * already gone (the connection is then closed here). The new owner closes the
- * handle and, in its close callback, calls http_free_upgraded(). */
-uv_tcp_t *http_upgrade(http_request_t *req, const char *head, size_t head_len, const char **leftover,
+ * the handle to the caller; req and everything else of the HTTP connection
+ * are gone when it returns. *leftover gets a malloc'd copy of the bytes
+ * already read after the request (NULL when none; the caller frees it).
+ * Returns NULL when the client is already gone or memory ran out (the
+ * connection is then closed here). The new owner repoints tcp->data, closes
+ * the handle and, in its close callback, calls http_free_upgraded(). */
+uv_tcp_t *http_upgrade(http_request_t *req, const char *head, size_t head_len, char **leftover,
                        size_t *leftover_len);
 void http_free_upgraded(uv_tcp_t *tcp);
 

@@ -287,7 +287,7 @@ void lua_ws_accept(http_request_t *req, lua_State *co) {
                      "Sec-WebSocket-Accept: %s\r\n%s%.*s%s\r\n",
                      accept, plen ? "Sec-WebSocket-Protocol: " : "", (int)(plen < 64 ? plen : 0), proto ? proto : "",
                      plen ? "\r\n" : "");
-    const char *leftover;
+    char *leftover;
     size_t leftover_len;
     uv_tcp_t *tcp = http_upgrade(req, head, (size_t)n, &leftover, &leftover_len);
     if (!tcp) return;
@@ -297,12 +297,14 @@ void lua_ws_accept(http_request_t *req, lua_State *co) {
     sock_t *s = lua_istable(L, -1) ? calloc(1, sizeof *s) : NULL;
     if (s) s->link.key = ++next_id;
     if (!s || lua_ws__index(s, lua_ws__session_key(L, "user_id"), lua_ws__session_key(L, "session_id")) < 0) {
+        free(leftover);
         free(s);
         lua_pop(L, 1);
         uv_close((uv_handle_t *)tcp, lua_ws__on_refused_closed);
         return;
     }
     s->ws = ws_start(tcp, leftover, leftover_len, &options, &callbacks, s);
+    free(leftover);
     if (!s->ws) {
         lua_ws__unindex(s);
         free(s);

@@ -41,7 +41,10 @@ end
 
 --- Opens a WebSocket to path; returns client, response (status, headers),
 --- or nil, response when the server refused the upgrade.
-function M.connect(port, path, headers)
+--- connect(port, path, headers, early) -> client, response (or nil,
+--- response when refused). early: bytes sent in the same write as the
+--- handshake (frames the server must keep for after the upgrade).
+function M.connect(port, path, headers, early)
   local sock = assert(socket.tcp())
   sock:settimeout(10)
   assert(sock:connect("127.0.0.1", port))
@@ -51,7 +54,7 @@ function M.connect(port, path, headers)
     "Sec-WebSocket-Key: " .. key, "Sec-WebSocket-Version: 13",
   }
   for k, v in pairs(headers or {}) do lines[#lines + 1] = k .. ": " .. v end
-  sock:send(table.concat(lines, "\r\n") .. "\r\n\r\n")
+  sock:send(table.concat(lines, "\r\n") .. "\r\n\r\n" .. (early or ""))
   local status_line = assert(sock:receive("*l"))
   local res = { status = tonumber(status_line:match("^HTTP/1%.1 (%d+)")), headers = {} }
   while true do

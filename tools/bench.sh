@@ -40,9 +40,11 @@
 #                     under BENCH_CACHE (default /var/tmp/cc-bench)
 #   BENCH_ONLY        groups to run, space-separated, of: json redis pg spin
 #                     login multi search ws (default: all)
-#   BENCH_PLAYERS     pre-funded spin players (default 300)
+#   BENCH_PLAYERS     pre-funded players: spin players, and the users of the
+#                     notification sockets (default 1000)
 #   BENCH_CAPTURE_SPINS  real spins captured for the pgbench script (60)
-#   BENCH_WS_SOCKETS  notification sockets (default 1000)
+#   BENCH_WS_SOCKETS  notification sockets, 10 per user (default 10000: the
+#                     live issue's 1 000 users x 10)
 #   BENCH_OUT         a folder to keep the report, summary and the generated
 #                     pgbench scripts in
 # The services are private and thrown away (tools/services.sh).
@@ -55,10 +57,10 @@ WARMUP=${BENCH_WARMUP:-1s}
 ROUNDS=${BENCH_ROUNDS:-5}
 BASELINE=${BENCH_BASELINE:-}
 ONLY=" ${BENCH_ONLY:-json redis pg spin login multi search ws} "
-PLAYERS=${BENCH_PLAYERS:-300}
+PLAYERS=${BENCH_PLAYERS:-1000}
 CAPTURE_SPINS=${BENCH_CAPTURE_SPINS:-60}
-WS_SOCKETS=${BENCH_WS_SOCKETS:-1000}
-WS_PER_USER=4
+WS_SOCKETS=${BENCH_WS_SOCKETS:-10000}
+WS_PER_USER=10
 WS_ROUNDS=10
 LOGIN_USERS=100
 LOGIN_CONNS=8

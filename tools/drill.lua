@@ -47,11 +47,19 @@ Checks, after the load stops and the crash sweeper has settled every round:
   - no crash round stays open (database and Redis);
   - no 5xx outside the outage windows: inside them 503 is fine, the
     "Outcome unknown" 503 only inside a PostgreSQL window, and a 502 or a
-    broken connection only inside a kill window, at most as many as there
-    were requests in flight when it started; a 500 is never fine;
+    broken connection only inside a kill window, and only for requests sent
+    before the health check could mark the host down; a 500 is never fine;
+  - every request is answered within 15 s (a hang is a bug: a request waits
+    at most for the pool and then for a commit's outcome, 5 s each);
   - host1 (never killed) answered in every 2-second slice of the run.
 Prints throughput and p50/p99 per endpoint; run() returns the result and
 main exits 1 on any violated invariant.
+
+Environment of main (tools/drill.sh): DRILL_DURATION, DRILL_USERS,
+DRILL_THINK_MS, DRILL_WORKERS, DRILL_CHECK_INTER, DRILL_KEEP, DRILL_FAULTS
+(a subset of "worker,pg,redis,host"), DRILL_ON_SLOW (a command run when a
+request hangs for 8 s, DRILL_DIR set: gdb, ss, /proc while it lasts),
+TMPDIR, CCHOST_BIN.
 ]]
 
 local socket = require "socket"
@@ -1041,6 +1049,11 @@ end
 
 ------------------------------------------------------------------ faults
 
+-- Local wall-clock time with milliseconds (HAProxy's log uses local time).
+local function clock(t)
+  return os.date("%H:%M:%S", math.floor(t)) .. fmt(".%03d", math.floor((t % 1) * 1000))
+end
+
 local function window(kind, name, t0)
   local w = { kind = kind, name = name, t0 = t0 - R.t_start, inflight = R.inflight, failures = 0 }
   R.windows[#R.windows + 1] = w
@@ -1128,7 +1141,8 @@ local function fault_loop(ctx)
     kill_host(h)
     -- HAProxy marks it down after two failed checks (inter), plus a second.
     w.t1 = w.t0 + 2 * ctx.check_inter_s + 1
-    R.faults_log[#R.faults_log + 1] = fmt("%6.1f s  SIGKILL host2 (pgid %d), %d requests in flight", w.t0, h.pid, w.inflight)
+    R.faults_log[#R.faults_log + 1] = fmt("%6.1f s  SIGKILL host2 (pgid %d) at %s, %d requests in flight", w.t0, h.pid,
+      clock(R.t_start + w.t0), w.inflight)
     sleep(8)
     -- On the same port: HAProxy's server line names it.
     local ok, nh = pcall(start_host, ctx, "host2", false, h.port)
@@ -1315,20 +1329,32 @@ local function http_checks(ctx, result)
   end
   result.checks[#result.checks + 1] = { group = "http", name = "no 5xx or broken answer outside the outage windows",
     ok = #outside == 0, value = #outside, detail = #lines > 0 and table.concat(lines, "\n      ") or nil }
-  -- A kill fails at most what was in flight when it happened.
-  local over = {}
+  -- A kill may fail the requests the dead worker or host had in flight,
+  -- and (for a host) those HAProxy sends it before its health check marks
+  -- it down (fall 2 x inter): nothing that starts later may fail. (Observed
+  -- with HAProxy 2.6: a POST dispatched within a few tens of milliseconds
+  -- after a host's death may see its keep-alive client connection closed
+  -- without an answer, so "in flight at the kill" is reported, not enforced;
+  -- the client's keyed retry resolves those.)
+  local late = {}
   for _, w in ipairs(R.windows) do
     if w.kind == "kill" then
-      local broken = 0
+      local settle = w.host_kill and 2 * ctx.check_inter_s + 0.1 or 0.1
+      w.broken, w.broken_after = 0, 0
       for _, f in ipairs(R.failures) do
-        if overlaps(f, w) and (f.status == 502 or f.status == 504 or not f.status) then broken = broken + 1 end
+        if overlaps(f, w) and (f.status == 502 or f.status == 504 or not f.status) then
+          w.broken = w.broken + 1
+          if f.t0 > w.t0 then w.broken_after = w.broken_after + 1 end
+        end
+        if f.t0 > w.t0 + settle and f.t0 <= w.t1 and f.status ~= 503 then
+          late[#late + 1] = fmt("%s: %s -> %s at +%.3f s", w.name, f.label, tostring(f.status or f.err), f.t0 - w.t0)
+        end
       end
-      w.broken = broken
-      if broken > w.inflight then over[#over + 1] = fmt("%s: %d failed, %d were in flight", w.name, broken, w.inflight) end
     end
   end
-  result.checks[#result.checks + 1] = { group = "http", name = "a kill fails at most the requests in flight",
-    ok = #over == 0, value = #over, detail = #over > 0 and table.concat(over, "; ") or nil }
+  result.checks[#result.checks + 1] = { group = "http",
+    name = "after a kill, nothing fails once the health check could mark the host down",
+    ok = #late == 0, value = #late, detail = #late > 0 and table.concat(late, "; ", 1, math.min(#late, 8)) or nil }
   -- host1 answered in every 2-second slice.
   local gaps = {}
   for s = 0, math.floor(R.t_stop - R.t_start) - 2, 2 do
@@ -1396,7 +1422,8 @@ local function report(ctx, result)
   for _, l in ipairs(R.faults_log) do p("  %s", l) end
   p("outage windows (failures counted inside):")
   for _, w in ipairs(R.windows) do
-    p("  %6.1f - %6.1f s  %-58s in flight %3d, failed %3d%s", w.t0, w.t1 or -1, w.name, w.inflight, w.failures,
+    p("  %6.1f - %6.1f s  %-58s in flight %3d, failed %3d%s%s", w.t0, w.t1 or -1, w.name, w.inflight, w.failures,
+      w.broken and fmt(" (%d broken, %d of them sent after the kill)", w.broken, w.broken_after) or "",
       w.recovered and fmt(", first 2xx profile read at %.1f s", w.recovered) or "")
     local seen = {}
     for what, n in pairs(w.seen or {}) do seen[#seen + 1] = { what, n } end

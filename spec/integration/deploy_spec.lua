@@ -16,6 +16,10 @@ local cjson = require "cjson"
 local socket = require "socket"
 
 local SECRETS = "JWT_SECRET_KEY=spec-compose-secret-0123456789abcdef0123 POSTGRES_PASSWORD=spec-pw "
+-- An empty env file: a developer's own docker/.env must not change what the
+-- specs see.
+local ENV_FILE = os.tmpname()
+local COMPOSE = "docker-compose --env-file " .. ENV_FILE .. " -f docker/compose.yml"
 
 -- Runs a shell command; returns its exit code and its output (LuaJIT's
 -- popen close does not give the status: the shell prints it last).
@@ -28,11 +32,13 @@ local function run(cmd)
 end
 
 describe("docker/compose.yml", function()
+  teardown(function() os.remove(ENV_FILE) end)
+
   it("is accepted by docker-compose config and names the services", function()
-    local code, out = run(SECRETS .. "docker-compose -f docker/compose.yml config")
+    local code, out = run(SECRETS .. COMPOSE .. " config")
     assert.equal(0, code, out)
     local services = {}
-    code, out = run(SECRETS .. "docker-compose -f docker/compose.yml config --services")
+    code, out = run(SECRETS .. COMPOSE .. " config --services")
     assert.equal(0, code, out)
     for name in out:gmatch("[^\n]+") do services[#services + 1] = name end
     table.sort(services)
@@ -40,7 +46,7 @@ describe("docker/compose.yml", function()
   end)
 
   it("wires the hosts after the one-shot migration and HAProxy to both hosts", function()
-    local _, out = run(SECRETS .. "docker-compose -f docker/compose.yml config")
+    local _, out = run(SECRETS .. COMPOSE .. " config")
     -- Each host waits for the migrations to complete and shares one database
     -- URL, Redis, secret and trusted proxy with the other.
     for _, h in ipairs { "host1", "host2" } do
@@ -59,7 +65,7 @@ describe("docker/compose.yml", function()
   end)
 
   it("refuses to render without the secrets", function()
-    local code, out = run("env -u JWT_SECRET_KEY -u POSTGRES_PASSWORD docker-compose -f docker/compose.yml config")
+    local code, out = run("env -u JWT_SECRET_KEY -u POSTGRES_PASSWORD " .. COMPOSE .. " config")
     assert.are_not.equal(0, code)
     assert.truthy(out:find("POSTGRES_PASSWORD", 1, true) or out:find("JWT_SECRET_KEY", 1, true), out)
   end)

@@ -12,7 +12,11 @@
 # DRILL_THINK_MS (mean pause between a player's requests, 60), DRILL_WORKERS
 # (per host, 2), DRILL_CHECK_INTER (HAProxy health check interval, 500ms),
 # DRILL_KEEP=1 (keep the temporary folder: logs, HAProxy log; a failed run
-# always keeps it), CCHOST_BIN (default build/cchost, built when missing).
+# always keeps it), DRILL_FAULTS (which faults, default
+# "worker,pg,redis,host"), DRILL_ON_SLOW (a shell command run once, with
+# DRILL_DIR set, when a request has waited 8 s: to inspect a hang while it
+# lasts), TMPDIR (where the temporary folder goes), CCHOST_BIN (default
+# build/cchost, built when missing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tools/setup.sh

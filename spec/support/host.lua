@@ -121,7 +121,9 @@ function M.start(env)
   local log = dir .. "/host.log"
   local pid = assert(unistd.fork())
   if pid == 0 then
-    for k, v in pairs(settings) do stdlib.setenv(k, v == false and nil or tostring(v)) end
+    for k, v in pairs(settings) do -- false unsets (an `and nil or` would give "false")
+      if v == false then stdlib.setenv(k, nil) else stdlib.setenv(k, tostring(v)) end
+    end
     local out = io.open(log, "w")
     local fcntl = require "posix.fcntl"
     local fd = fcntl.open(log, fcntl.O_WRONLY + fcntl.O_APPEND)

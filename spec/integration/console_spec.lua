@@ -41,13 +41,7 @@ end
 describe("the browser console #browser", function()
   local host, admin, redis_port, redis_dir
 
-  local function get(path, headers)
-    local c = assert(http.connect(host.port))
-    assert(c:send(http.format("GET", path, nil, headers)))
-    local res = assert(c:read_response(headers and headers["If-None-Match"] ~= nil))
-    c:close()
-    return res
-  end
+  local function get(path, headers) return http.get(host.port, path, headers) end
 
   setup(function()
     -- A private Redis: crash rounds and presence are keyed by user id, and

@@ -229,13 +229,7 @@ end)
 describe("static files", function()
   local host, root, vendor, outside
 
-  local function get(path, headers)
-    local c = assert(http.connect(host.port))
-    assert(c:send(http.format("GET", path, nil, headers)))
-    local res = assert(c:read_response(headers and headers["If-None-Match"] ~= nil))
-    c:close()
-    return res
-  end
+  local function get(path, headers) return http.get(host.port, path, headers) end
 
   setup(function()
     local base = os.tmpname()

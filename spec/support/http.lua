@@ -96,6 +96,16 @@ end
 --- Sends n requests on n connections at once (all written before any answer
 --- is read), then returns the n responses in order. body/headers may be a
 --- function of the index.
+--- A GET on a connection of its own; with If-None-Match among the headers
+--- a 304 (no body) is read.
+function M.get(port, path, headers)
+  local c = assert(M.connect(port))
+  assert(c:send(M.format("GET", path, nil, headers)))
+  local res = assert(c:read_response(headers and headers["If-None-Match"] ~= nil))
+  c:close()
+  return res
+end
+
 function M.concurrent(port, n, method, path, body, headers)
   local conns = {}
   for i = 1, n do

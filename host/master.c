@@ -325,15 +325,18 @@ static void master__on_line(int i, char *line) {
     }
 }
 
-static void master__read_ctl(int i) {
+/* Reads what worker i wrote on its control socket and handles each whole
+ * line; closes the socket at its end. Returns the bytes read, 0 at the end
+ * or when nothing was waiting (flags may hold MSG_DONTWAIT). */
+static ssize_t master__read_ctl(int i, int flags) {
     slot_t *s = &slots[i];
-    ssize_t n = read(s->ctl, s->buf + s->len, sizeof s->buf - 1 - s->len);
+    ssize_t n = recv(s->ctl, s->buf + s->len, sizeof s->buf - 1 - s->len, flags);
     if (n <= 0) {
-        if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
+        if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
             close(s->ctl);
             s->ctl = -1;
         }
-        return;
+        return 0;
     }
     s->len += (size_t)n;
     s->buf[s->len] = 0;
@@ -346,6 +349,7 @@ static void master__read_ctl(int i) {
         s->len -= used;
     }
     if (s->len == sizeof s->buf - 1) s->len = 0;
+    return n;
 }
 
 /* ---- children ---- */
@@ -360,6 +364,10 @@ static void master__reap(void) {
                 log_warnf("worker %d (pid %d) was killed by signal %d", i, (int)pid, WTERMSIG(status));
             else
                 log_infof("worker %d (pid %d) exited with status %d", i, (int)pid, WEXITSTATUS(status));
+            /* The worker's last lines ("failed …") may still wait in its
+             * socket when its exit is seen first: handle them before closing. */
+            while (slots[i].ctl >= 0 && master__read_ctl(i, MSG_DONTWAIT) > 0) {
+            }
             if (slots[i].ctl >= 0) close(slots[i].ctl);
             int was_ready = slots[i].ready;
             uint64_t age = worker_now_ms() - slots[i].started_ms;
@@ -597,7 +605,7 @@ int master_run(void) {
             } else if (map[k] == -2) {
                 master__read_inotify();
             } else {
-                master__read_ctl(map[k]);
+                master__read_ctl(map[k], 0);
             }
         }
         master__reap();

@@ -125,6 +125,7 @@ describe("master process", function()
     local fault = dir .. "/fail-worker-start"
     local host = support.start { WORKERS = "2", CCHOST_FAULT_WORKER_START = fault }
     write(fault, "")
+    support.sleep(1.1) -- past the second after which a killed worker's restart is no failed start
     local before = host:workers()
     signal.kill(before[1], signal.SIGKILL)
     -- Two failed restarts at least, while the other worker serves throughout.
@@ -144,6 +145,10 @@ describe("master process", function()
     local after = wait_workers(host, 2, before[1], 15)
     assert.truthy(after)
     for _ = 1, 10 do assert.equal(200, host:request("GET", "/").status) end
+    -- Every failed start's own reason reached the log, even when the master
+    -- saw the worker's exit before reading its last line.
+    local text = host:log_text()
+    assert.equal(count(text, " failed start"), count(text, "failed to restart"))
     host:stop()
     os.execute("rm -rf " .. dir)
   end)

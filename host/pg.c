@@ -36,6 +36,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "log.h"
 #include "metrics.h"
@@ -71,6 +72,7 @@ struct pg_conn {
     PGconn *pq;
     uv_poll_t *poll;
     int poll_fd, poll_events;
+    unsigned long poll_ino; /* the polled socket's inode (poll_set) */
     uv_timer_t timer; /* connect timeout, backoff, or query guard */
     /* statement cache */
     pg_stmt_t *stmts[PG_CACHE_BUCKETS];
@@ -170,12 +172,23 @@ static void poll_stop(pg_conn_t *c) {
     c->poll_fd = -1;
 }
 
+/* The identity of socket fd: its inode (0 when fstat fails). */
+static unsigned long socket_inode(int fd) {
+    struct stat st;
+    return fstat(fd, &st) == 0 ? (unsigned long)st.st_ino : 0;
+}
+
 /* Polls the connection's current socket for events, re-creating the handle
- * when libpq moved to another socket. Returns 0, or -1 when it cannot. */
+ * when libpq moved to another socket. Only while connecting can libpq close
+ * its socket and open another (a retry without SSL or GSS encryption), and
+ * the new one may reuse the number: the inode tells them apart then, since
+ * the old handle's registration died with the old socket. Returns 0, or -1
+ * when it cannot. */
 static int poll_set(pg_conn_t *c, int events) {
     int fd = PQsocket(c->pq);
     if (fd < 0) return -1;
-    if (c->poll && c->poll_fd != fd) poll_stop(c);
+    unsigned long ino = c->state == PG_CONNECTING ? socket_inode(fd) : c->poll_ino;
+    if (c->poll && (c->poll_fd != fd || c->poll_ino != ino)) poll_stop(c);
     if (!c->poll) {
         c->poll = malloc(sizeof *c->poll);
         if (!c->poll || uv_poll_init(pool.loop, c->poll, fd) < 0) {
@@ -185,6 +198,7 @@ static int poll_set(pg_conn_t *c, int events) {
         }
         c->poll->data = c;
         c->poll_fd = fd;
+        c->poll_ino = c->state == PG_CONNECTING ? ino : socket_inode(fd);
         c->poll_events = 0;
     }
     if (events != c->poll_events && uv_poll_start(c->poll, events, on_poll) < 0) return -1;
@@ -442,9 +456,8 @@ static int conn_read(pg_conn_t *c) {
     return 0;
 }
 
-static void on_poll(uv_poll_t *p, int status, int events) {
-    pg_conn_t *c = p->data;
-    if (status < 0) events = UV_READABLE | UV_WRITABLE; /* let libpq find the error */
+/* Handles the readiness events of c's socket. */
+static void conn_events(pg_conn_t *c, int events) {
     if (c->state == PG_CONNECTING) {
         connect_poll(c);
         return;
@@ -476,6 +489,24 @@ static void on_poll(uv_poll_t *p, int status, int events) {
         PQclear(c->res);
         c->res = res;
     }
+}
+
+/* libuv reports a socket error (POLLERR) with status < 0 and stops the
+ * handle itself. The socket may still hold readable bytes (a server that is
+ * shutting down sends a FATAL message, then resets), which libpq reads
+ * first; it sees the error only on the next read. So the handle is marked
+ * stopped and, if the connection still stands afterwards, armed again:
+ * otherwise a query in flight would wait for its guard timer. */
+static void on_poll(uv_poll_t *p, int status, int events) {
+    pg_conn_t *c = p->data;
+    if (status < 0) {
+        c->poll_events = 0;
+        events = UV_READABLE | UV_WRITABLE; /* let libpq find the error */
+    }
+    conn_events(c, events);
+    if (status < 0 && c->poll == p && c->poll_events == 0 && c->pq &&
+        poll_set(c, c->flushing && c->step != STEP_NONE ? UV_READABLE | UV_WRITABLE : UV_READABLE) < 0)
+        conn_lost(c, "cannot poll the socket");
 }
 
 /* Starts a query on c: prepared (and cached) unless simple is set. Returns

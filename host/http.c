@@ -31,6 +31,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "rng.h"
+#include "slab.h"
 
 enum { TIMER_NONE, TIMER_HEADER, TIMER_BODY, TIMER_IDLE, TIMER_FINISH };
 
@@ -144,9 +145,14 @@ static void conn_free(http_conn_t *c) {
     free(c);
 }
 
+/* Connection handles come from a slab: an upgraded socket keeps its handle
+ * for hours, and from the heap it would pin the pages its short-lived
+ * neighbours leave free (slab.h). */
+static slab_t tcp_slab = SLAB_INIT(sizeof(uv_tcp_t));
+
 static void on_handle_closed(uv_handle_t *h) {
     conn_free(h->data);
-    free(h);
+    slab_free(&tcp_slab, h);
 }
 
 static void conn_close(http_conn_t *c) {
@@ -457,7 +463,7 @@ uv_tcp_t *http_upgrade(http_request_t *r, const char *head, size_t head_len, cha
     return tcp;
 }
 
-void http_free_upgraded(uv_tcp_t *tcp) { free(tcp); }
+void http_free_upgraded(uv_tcp_t *tcp) { slab_free(&tcp_slab, tcp); }
 
 void http_respond_detail(http_request_t *r, int status, const char *detail, const char *extra) {
     char body[512];
@@ -779,7 +785,7 @@ void http_init(uv_loop_t *l, const http_options_t *o, http_handler_fn h) {
 int http_accept(uv_stream_t *server) {
     http_conn_t *c = calloc(1, sizeof *c);
     if (!c) return UV_ENOMEM;
-    if (!(c->tcp = malloc(sizeof *c->tcp))) {
+    if (!(c->tcp = slab_alloc(&tcp_slab))) {
         free(c);
         return UV_ENOMEM;
     }

@@ -33,6 +33,7 @@
 #include "lua_host.h"
 #include "metrics.h"
 #include "redis.h"
+#include "slab.h"
 #include "vm.h"
 
 /* A link of an intrusive hash table; the first member of what it links. */
@@ -67,6 +68,7 @@ struct sock {
 };
 
 static hmap_t by_id, by_user, by_session;
+static slab_t sock_slab = SLAB_INIT(sizeof(sock_t)); /* sockets live long: apart from the heap (slab.h) */
 static sock_t *all; /* every socket of the worker */
 static int nsocks;
 static uint64_t next_id;
@@ -259,7 +261,7 @@ static void lua_ws__on_close(ws_conn_t *ws, int code, const char *reason, size_t
         vm_spawn(4);
     }
     luaL_unref(lua_ws__main(), LUA_REGISTRYINDEX, s->session_ref);
-    free(s);
+    slab_free(&sock_slab, s);
 }
 
 static void lua_ws__release(uv_tcp_t *tcp, void *ud) {
@@ -294,11 +296,11 @@ void lua_ws_accept(http_request_t *req, lua_State *co) {
     lua_State *L = lua_ws__main();
     lua_pushvalue(co, 3);
     lua_xmove(co, L, 1);
-    sock_t *s = lua_istable(L, -1) ? calloc(1, sizeof *s) : NULL;
+    sock_t *s = lua_istable(L, -1) ? slab_alloc(&sock_slab) : NULL;
     if (s) s->link.key = ++next_id;
     if (!s || lua_ws__index(s, lua_ws__session_key(L, "user_id"), lua_ws__session_key(L, "session_id")) < 0) {
         free(leftover);
-        free(s);
+        slab_free(&sock_slab, s);
         lua_pop(L, 1);
         uv_close((uv_handle_t *)tcp, lua_ws__on_refused_closed);
         return;
@@ -307,7 +309,7 @@ void lua_ws_accept(http_request_t *req, lua_State *co) {
     free(leftover);
     if (!s->ws) {
         lua_ws__unindex(s);
-        free(s);
+        slab_free(&sock_slab, s);
         lua_pop(L, 1);
         uv_close((uv_handle_t *)tcp, lua_ws__on_refused_closed);
         return;

@@ -49,12 +49,20 @@
 #include <string.h>
 
 #include "crypto.h"
+#include "slab.h"
 
 #define WS_CLOSE_WAIT_MS 2000
 #define WS_MAX_REASON 123
 #define WS_KEEP_MSG_BUF 65536 /* larger message buffers are freed after use */
 
 enum { ST_OPEN, ST_CLOSING, ST_SHUT, ST_DEAD };
+
+/* What only control frames and the close need, allocated on first use: the
+ * many sockets that sit open and idle keep 250 bytes less each. */
+typedef struct {
+    unsigned char ctl[125];           /* a control frame's payload */
+    char close_reason[WS_MAX_REASON]; /* of the close frame that ends the connection */
+} ws_side_t;
 
 struct ws_conn {
     uv_tcp_t *tcp;
@@ -82,10 +90,9 @@ struct ws_conn {
     int msg_opcode;
     char *msg;
     size_t msg_len, msg_cap;
-    unsigned char ctl[125];
+    ws_side_t *side; /* NULL until a control frame with a payload or a close */
     /* The close frame that ends the connection (code 0 = none yet). */
     int close_code;
-    char close_reason[WS_MAX_REASON];
     size_t close_reason_len;
 };
 
@@ -264,12 +271,22 @@ static void ws__sched_leave(void) {
 
 /* ---- lifetime ---- */
 
+/* Connection states live in a slab, apart from the heap (slab.h). */
+static slab_t conn_slab = SLAB_INIT(sizeof(ws_conn_t));
+
 static void ws__on_tcp_closed(uv_handle_t *h) {
     ws_conn_t *ws = h->data;
     ws->cb.release(ws->tcp, ws->ud);
     free(ws->leftover);
     free(ws->msg);
-    free(ws);
+    free(ws->side);
+    slab_free(&conn_slab, ws);
+}
+
+/* ws's side block, allocated on first use; NULL when memory is short. */
+static ws_side_t *ws__side(ws_conn_t *ws) {
+    if (!ws->side) ws->side = malloc(sizeof *ws->side);
+    return ws->side;
 }
 
 /* Closes the socket, drops the connection's deadlines and reports the end;
@@ -281,8 +298,8 @@ static void ws__teardown(ws_conn_t *ws) {
     ws__sched_leave();
     uv_read_stop((uv_stream_t *)ws->tcp);
     uv_close((uv_handle_t *)ws->tcp, ws__on_tcp_closed);
-    ws->cb.on_close(ws, ws->close_code ? ws->close_code : WS_CLOSE_ABNORMAL, ws->close_reason,
-                    ws->close_reason_len, ws->ud);
+    ws->cb.on_close(ws, ws->close_code ? ws->close_code : WS_CLOSE_ABNORMAL, ws->side ? ws->side->close_reason : "",
+                    ws->side ? ws->close_reason_len : 0, ws->ud);
 }
 
 /* ---- writing ---- */
@@ -336,8 +353,11 @@ static int ws__send_frame(ws_conn_t *ws, int b0, const void *payload, size_t len
 static void ws__send_close(ws_conn_t *ws, int code, const char *reason, size_t reason_len) {
     unsigned char p[2 + WS_MAX_REASON];
     ws->close_code = code;
-    memcpy(ws->close_reason, reason, reason_len);
-    ws->close_reason_len = reason_len;
+    ws->close_reason_len = 0;
+    if (reason_len && ws__side(ws)) {
+        memcpy(ws->side->close_reason, reason, reason_len);
+        ws->close_reason_len = reason_len;
+    }
     p[0] = (unsigned char)(code >> 8);
     p[1] = (unsigned char)code;
     memcpy(p + 2, reason, reason_len);
@@ -403,7 +423,7 @@ static void ws__handle_close_frame(ws_conn_t *ws, const unsigned char *p, size_t
         ws__send_close(ws, code == WS_CLOSE_NO_STATUS ? WS_CLOSE_NORMAL : code, "", 0);
         ws->close_code = code;
         ws->close_reason_len = n > 2 ? n - 2 : 0;
-        memcpy(ws->close_reason, p + 2, ws->close_reason_len);
+        if (ws->close_reason_len) memcpy(ws->side->close_reason, p + 2, ws->close_reason_len); /* n > 0: a side block */
     }
     ws__shut(ws);
 }
@@ -423,9 +443,9 @@ static int ws__msg_reserve(ws_conn_t *ws, size_t need) {
 static void ws__frame_done(ws_conn_t *ws) {
     ws->in_payload = 0;
     if (ws->opcode == 9) {
-        if (ws->state == ST_OPEN) ws__send_frame(ws, 0x8A, ws->ctl, (size_t)ws->plen, 1);
+        if (ws->state == ST_OPEN) ws__send_frame(ws, 0x8A, ws->plen ? ws->side->ctl : NULL, (size_t)ws->plen, 1);
     } else if (ws->opcode == 8) {
-        ws__handle_close_frame(ws, ws->ctl, (size_t)ws->plen);
+        ws__handle_close_frame(ws, ws->plen ? ws->side->ctl : NULL, (size_t)ws->plen);
     } else if (ws->opcode < 8 && !ws->discard && ws->fin) {
         int op = ws->msg_opcode;
         ws->msg_opcode = 0;
@@ -471,6 +491,7 @@ static int ws__header_step(ws_conn_t *ws) {
     }
     memcpy(ws->mask, h + at, 4);
     ws->discard = 0;
+    if (op >= 8 && len > 0 && !ws__side(ws)) return ws__fail(ws, WS_CLOSE_INTERNAL, "out of memory");
     if (op < 8) {
         if (ws->state != ST_OPEN) {
             ws->discard = 1; /* after our close frame */
@@ -502,7 +523,7 @@ static int ws__header_step(ws_conn_t *ws) {
 
 static void ws__payload(ws_conn_t *ws, const unsigned char *p, size_t n) {
     unsigned char *dst = NULL;
-    if (ws->opcode >= 8) dst = ws->ctl + ws->pdone;
+    if (ws->opcode >= 8) dst = ws->side->ctl + ws->pdone;
     else if (!ws->discard) dst = (unsigned char *)ws->msg + ws->msg_len;
     if (dst) {
         for (size_t i = 0; i < n; i++) dst[i] = p[i] ^ ws->mask[(ws->pdone + i) & 3];
@@ -640,12 +661,12 @@ int ws_accept_key(const char *key, size_t len, char out[29]) {
 ws_conn_t *ws_start(uv_tcp_t *tcp, const char *leftover, size_t leftover_len, const ws_options_t *opt,
                     const ws_callbacks_t *cb, void *ud) {
     uv_read_stop((uv_stream_t *)tcp);
-    ws_conn_t *ws = calloc(1, sizeof *ws);
+    ws_conn_t *ws = slab_alloc(&conn_slab);
     if (!ws) return NULL;
     if (leftover_len) {
         ws->leftover = malloc(leftover_len);
         if (!ws->leftover) {
-            free(ws);
+            slab_free(&conn_slab, ws);
             return NULL;
         }
         memcpy(ws->leftover, leftover, leftover_len);
@@ -653,7 +674,7 @@ ws_conn_t *ws_start(uv_tcp_t *tcp, const char *leftover, size_t leftover_len, co
     }
     if (ws__sched_join(tcp->loop) < 0) {
         free(ws->leftover);
-        free(ws);
+        slab_free(&conn_slab, ws);
         return NULL;
     }
     ws->tcp = tcp;
@@ -669,7 +690,7 @@ ws_conn_t *ws_start(uv_tcp_t *tcp, const char *leftover, size_t leftover_len, co
         tcp->data = old;
         ws__sched_leave();
         free(ws->leftover);
-        free(ws);
+        slab_free(&conn_slab, ws);
         return NULL;
     }
     ws__schedule(ws);

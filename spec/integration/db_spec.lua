@@ -163,8 +163,14 @@ describe("host.db", function()
         return r and r.status == 200
       end, 20)
       assert.truthy(served, "the host serves again after PostgreSQL came back")
-      -- every connection of both workers works again
-      local count = statuses(concurrent(host.port, 20, "POST", "/test/db/counter?name=restart"))
+      -- Every connection of both workers works again, without a restart:
+      -- each slot reconnects when its own backoff ends (at most 5 s), and
+      -- until then a worker whose slots all wait answers 503 at once.
+      local count
+      support.wait_for(function()
+        count = statuses(concurrent(host.port, 20, "POST", "/test/db/counter?name=restart"))
+        return count[200] == 20
+      end, 15)
       assert.equal(20, count[200])
       assert.same(pids, host:workers())
     end)

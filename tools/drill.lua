@@ -1078,6 +1078,27 @@ local function recovery_probe(ctx, w, label)
   end)
 end
 
+-- One service outage: o.stop_cmd stops it, the services start again 3 s
+-- later, and the window (o.kind, o.title) lasts until o.grace_s after the
+-- start, the time the hosts' reconnect backoff may still cost. The service
+-- must come back on its port (o.port_key in services.env).
+local function restart_service(ctx, o)
+  local t0, log = R.t_start, ctx.dir .. "/faults.log"
+  local w = window(o.kind, o.title, now())
+  local rc = run_async(o.stop_cmd, log)
+  w.down = now() - t0
+  sleep(3)
+  local rc2 = run_async(fmt("cd %s && env -u CC_PG_FAST -u CC_REDIS_EPHEMERAL tools/services.sh start %s %s",
+    ctx.root, ctx.datadir, ctx.dir .. "/services.env"), log)
+  w.up = now() - t0
+  w.t1 = w.up + o.grace_s
+  R.faults_log[#R.faults_log + 1] = fmt("%6.1f s  %s, rc %d; started at %.1f s (rc %d)", w.t0, o.stopped, rc, w.up, rc2)
+  recovery_probe(ctx, w, o.kind)
+  if parse_env(ctx.dir .. "/services.env")[o.port_key] ~= ctx.services[o.port_key] then
+    S.errors[#S.errors + 1] = o.name .. " came back on another port: the drill cannot go on"
+  end
+end
+
 local function fault_loop(ctx)
   local d = ctx.duration
   local t0 = R.t_start
@@ -1094,43 +1115,25 @@ local function fault_loop(ctx)
   -- 2. PostgreSQL, stopped like a crash (-m immediate), back 3 s later.
   sleep_until(t0 + d * 0.30)
   if ctx.faults.pg then
-    local w = window("pg", "PostgreSQL restart (pg_ctl stop -m immediate, 3 s down)", now())
-    local rc = run_async(fmt("runuser -u postgres -- %s/pg_ctl stop -D %s -m immediate -w >/dev/null",
-      ctx.services.CC_PG_BIN, ctx.services.CC_PG_DATA), ctx.dir .. "/faults.log")
-    w.down = now() - t0
-    sleep(3)
-    local rc2 = run_async(fmt("cd %s && env -u CC_PG_FAST -u CC_REDIS_EPHEMERAL tools/services.sh start %s %s",
-      ctx.root, ctx.datadir,
-      ctx.dir .. "/services.env"), ctx.dir .. "/faults.log")
-    w.up = now() - t0
-    -- Pool reconnects back off up to 5 s (host/pg.c), plus one second.
-    w.t1 = w.up + 6
-    R.faults_log[#R.faults_log + 1] = fmt("%6.1f s  PostgreSQL stopped (immediate, rc %d), started at %.1f s (rc %d)",
-      w.t0, rc, w.up, rc2)
-    recovery_probe(ctx, w, "pg")
-    if parse_env(ctx.dir .. "/services.env").PGPORT ~= ctx.services.PGPORT then
-      S.errors[#S.errors + 1] = "PostgreSQL came back on another port: the drill cannot go on"
-    end
+    restart_service(ctx, {
+      kind = "pg", name = "PostgreSQL", port_key = "PGPORT",
+      title = "PostgreSQL restart (pg_ctl stop -m immediate, 3 s down)",
+      stopped = "PostgreSQL stopped (-m immediate)",
+      stop_cmd = fmt("runuser -u postgres -- %s/pg_ctl stop -D %s -m immediate -w >/dev/null",
+        ctx.services.CC_PG_BIN, ctx.services.CC_PG_DATA),
+      grace_s = 6, -- pool reconnects back off up to 5 s (host/pg.c), plus one second
+    })
   end
   -- 3. Redis, shut down (it saves its snapshot) and back 3 s later.
   sleep_until(t0 + d * 0.50)
   if ctx.faults.redis then
-    local w = window("redis", "Redis restart (SHUTDOWN, 3 s down)", now())
-    local rc = run_async(fmt("redis-cli -h 127.0.0.1 -p %s shutdown >/dev/null 2>&1; sleep 0.2",
-      ctx.services.REDIS_PORT), ctx.dir .. "/faults.log")
-    w.down = now() - t0
-    sleep(3)
-    local rc2 = run_async(fmt("cd %s && env -u CC_PG_FAST -u CC_REDIS_EPHEMERAL tools/services.sh start %s %s",
-      ctx.root, ctx.datadir,
-      ctx.dir .. "/services.env"), ctx.dir .. "/faults.log")
-    w.up = now() - t0
-    -- Redis reconnects back off up to 2 s (host/redis.c), plus one second.
-    w.t1 = w.up + 3
-    R.faults_log[#R.faults_log + 1] = fmt("%6.1f s  Redis shut down (rc %d), started at %.1f s (rc %d)", w.t0, rc, w.up, rc2)
-    recovery_probe(ctx, w, "redis")
-    if parse_env(ctx.dir .. "/services.env").REDIS_PORT ~= ctx.services.REDIS_PORT then
-      S.errors[#S.errors + 1] = "Redis came back on another port: the drill cannot go on"
-    end
+    restart_service(ctx, {
+      kind = "redis", name = "Redis", port_key = "REDIS_PORT",
+      title = "Redis restart (SHUTDOWN, 3 s down)",
+      stopped = "Redis shut down",
+      stop_cmd = fmt("redis-cli -h 127.0.0.1 -p %s shutdown >/dev/null 2>&1; sleep 0.2", ctx.services.REDIS_PORT),
+      grace_s = 3, -- Redis reconnects back off up to 2 s (host/redis.c), plus one second
+    })
   end
   -- 4. host2, every process of it at once; it is started again 8 s later.
   sleep_until(t0 + d * 0.68)

@@ -18,7 +18,7 @@ static config_setting_t *settings;
 static int nsettings;
 static int profile_dev;
 
-static char *dup_field(lua_State *L, int idx, const char *key) {
+static char *config__dup_field(lua_State *L, int idx, const char *key) {
     lua_getfield(L, idx, key);
     const char *s = lua_isstring(L, -1) ? lua_tostring(L, -1) : NULL;
     char *r = s ? strdup(s) : NULL;
@@ -26,14 +26,14 @@ static char *dup_field(lua_State *L, int idx, const char *key) {
     return r;
 }
 
-static config_setting_t *find(const char *name) {
+static config_setting_t *config__find(const char *name) {
     for (int i = 0; i < nsettings; i++)
         if (strcmp(settings[i].name, name) == 0) return &settings[i];
     return NULL;
 }
 
-static const config_setting_t *must_find(const char *name) {
-    const config_setting_t *s = find(name);
+static const config_setting_t *config__must_find(const char *name) {
+    const config_setting_t *s = config__find(name);
     if (!s) {
         fprintf(stderr, "config: undeclared setting %s\n", name);
         abort();
@@ -46,7 +46,7 @@ static const config_setting_t *must_find(const char *name) {
 static char **enum_values;
 static double *mins, *maxs;
 
-static int parse_bool(const char *v, double *out) {
+static int config__parse_bool(const char *v, double *out) {
     static const char *yes[] = {"1", "true", "True", "TRUE", "yes", "on", NULL};
     static const char *no[] = {"0", "false", "False", "FALSE", "no", "off", "", NULL};
     for (int i = 0; yes[i]; i++)
@@ -57,7 +57,7 @@ static int parse_bool(const char *v, double *out) {
 }
 
 /* Parses and range-checks one value; bounds come from the declaration. */
-static int set_value(int i, const char *v, const char *source, double lo, double hi, char *err, size_t errlen) {
+static int config__set_value(int i, const char *v, const char *source, double lo, double hi, char *err, size_t errlen) {
     config_setting_t *s = &settings[i];
     double num = 0;
     char *end;
@@ -74,7 +74,7 @@ static int set_value(int i, const char *v, const char *source, double lo, double
         break;
     }
     case CFG_BOOL:
-        if (parse_bool(v, &num) < 0) {
+        if (config__parse_bool(v, &num) < 0) {
             snprintf(err, errlen, "%s=%s (%s): expected a boolean (1/0/true/false)", s->name, v, source);
             return -1;
         }
@@ -107,7 +107,7 @@ static int set_value(int i, const char *v, const char *source, double lo, double
 }
 
 /* Reads KEY=VALUE lines; '#' comments, optional `export `, optional quotes. */
-static int apply_dotenv(const char *path, char *err, size_t errlen) {
+static int config__apply_dotenv(const char *path, char *err, size_t errlen) {
     FILE *f = path ? fopen(path, "r") : NULL;
     if (!f) return 0;
     char line[4096];
@@ -125,8 +125,8 @@ static int apply_dotenv(const char *path, char *err, size_t errlen) {
         size_t vl = strlen(v);
         while (vl && (v[vl - 1] == '\n' || v[vl - 1] == '\r')) v[--vl] = 0;
         if (vl >= 2 && (v[0] == '"' || v[0] == '\'') && v[vl - 1] == v[0]) v[vl - 1] = 0, v++;
-        config_setting_t *s = find(k);
-        if (s && !getenv(k)) rc = set_value((int)(s - settings), v, ".env", mins[s - settings], maxs[s - settings], err, errlen);
+        config_setting_t *s = config__find(k);
+        if (s && !getenv(k)) rc = config__set_value((int)(s - settings), v, ".env", mins[s - settings], maxs[s - settings], err, errlen);
     }
     fclose(f);
     return rc;
@@ -153,10 +153,10 @@ int config_load(const char *settings_file, const char *dotenv, char *err, size_t
         lua_rawgeti(L, -1, i + 1);
         int t = lua_gettop(L);
         config_setting_t *s = &settings[i];
-        s->name = dup_field(L, t, "name");
-        char *type = dup_field(L, t, "type");
-        s->unit = dup_field(L, t, "unit");
-        s->description = dup_field(L, t, "description");
+        s->name = config__dup_field(L, t, "name");
+        char *type = config__dup_field(L, t, "type");
+        s->unit = config__dup_field(L, t, "unit");
+        s->description = config__dup_field(L, t, "description");
         lua_getfield(L, t, "secret");
         s->secret = lua_toboolean(L, -1);
         lua_getfield(L, t, "min");
@@ -213,14 +213,14 @@ int config_load(const char *settings_file, const char *dotenv, char *err, size_t
             v = lua_toboolean(L, -1) ? "true" : "false";
         else
             v = lua_isstring(L, -1) ? lua_tostring(L, -1) : "";
-        rc = set_value(i, v, "default", -1e300, 1e300, err, errlen);
+        rc = config__set_value(i, v, "default", -1e300, 1e300, err, errlen);
         lua_pop(L, 2);
     }
     lua_close(L);
-    if (rc == 0) rc = apply_dotenv(dotenv, err, errlen);
+    if (rc == 0) rc = config__apply_dotenv(dotenv, err, errlen);
     for (int i = 0; rc == 0 && i < n; i++) {
         const char *v = getenv(settings[i].name);
-        if (v) rc = set_value(i, v, "env", mins[i], maxs[i], err, errlen);
+        if (v) rc = config__set_value(i, v, "env", mins[i], maxs[i], err, errlen);
     }
     return rc;
 }
@@ -239,9 +239,9 @@ int config_check_serve(char *err, size_t errlen) {
     return 0;
 }
 
-const char *config_str(const char *name) { return must_find(name)->value; }
-double config_num(const char *name) { return must_find(name)->num; }
-int config_bool(const char *name) { return must_find(name)->num != 0; }
+const char *config_str(const char *name) { return config__must_find(name)->value; }
+double config_num(const char *name) { return config__must_find(name)->num; }
+int config_bool(const char *name) { return config__must_find(name)->num != 0; }
 int config_is_production(void) { return !profile_dev; }
 int config_count(void) { return nsettings; }
 const config_setting_t *config_at(int i) { return i >= 0 && i < nsettings ? &settings[i] : NULL; }

@@ -51,7 +51,7 @@ struct http_conn {
     http_conn_t *prev, *next;
     int closing;      /* uv_close started (or pending once the handler answers) */
     int busy;         /* a request is with the handler */
-    int processing;   /* inside process(): respond must not re-enter it */
+    int processing;   /* inside http__process(): respond must not re-enter it */
     int reading;
     int eof;          /* the client half-closed: finish what is pending, then close */
     int upgraded;     /* handed to another protocol: freed when its last write is done */
@@ -82,7 +82,7 @@ static uint64_t rejected;
 static char readbuf[65536];
 static int readbuf_used;
 
-static int buf_append(buf_t *b, const char *p, size_t n) {
+static int http__buf_append(buf_t *b, const char *p, size_t n) {
     if (b->len + n + 1 > b->cap) {
         size_t cap = b->cap ? b->cap : 1024;
         while (cap < b->len + n + 1) cap *= 2;
@@ -97,7 +97,7 @@ static int buf_append(buf_t *b, const char *p, size_t n) {
     return 0;
 }
 
-static void buf_free(buf_t *b) {
+static void http__buf_free(buf_t *b) {
     free(b->p);
     b->p = NULL;
     b->len = b->cap = 0;
@@ -138,10 +138,10 @@ const char *http_status_text(int s) {
 
 /* ---- connection lifetime ---- */
 
-static void conn_free(http_conn_t *c) {
-    buf_free(&c->head);
-    buf_free(&c->body);
-    buf_free(&c->pending);
+static void http__conn_free(http_conn_t *c) {
+    http__buf_free(&c->head);
+    http__buf_free(&c->body);
+    http__buf_free(&c->pending);
     free(c);
 }
 
@@ -150,12 +150,12 @@ static void conn_free(http_conn_t *c) {
  * neighbours leave free (slab.h). */
 static slab_t tcp_slab = SLAB_INIT(sizeof(uv_tcp_t));
 
-static void on_handle_closed(uv_handle_t *h) {
-    conn_free(h->data);
+static void http__on_handle_closed(uv_handle_t *h) {
+    http__conn_free(h->data);
     slab_free(&tcp_slab, h);
 }
 
-static void conn_close(http_conn_t *c) {
+static void http__conn_close(http_conn_t *c) {
     if (c->closing) return;
     c->closing = 1;
     if (c->busy) return; /* finished when the handler answers */
@@ -163,11 +163,11 @@ static void conn_close(http_conn_t *c) {
     else conns = c->next;
     if (c->next) c->next->prev = c->prev;
     nconns--;
-    uv_close((uv_handle_t *)c->tcp, on_handle_closed);
+    uv_close((uv_handle_t *)c->tcp, http__on_handle_closed);
 }
 
 /* Sets c's one deadline for kind (TIMER_NONE clears it). */
-static void arm_timer(http_conn_t *c, int kind) {
+static void http__arm_timer(http_conn_t *c, int kind) {
     uint64_t ms = kind == TIMER_IDLE     ? opt.keepalive_timeout_ms
                   : kind == TIMER_FINISH ? (opt.finish_write_timeout_ms ? opt.finish_write_timeout_ms : opt.header_timeout_ms)
                                          : opt.header_timeout_ms;
@@ -176,17 +176,17 @@ static void arm_timer(http_conn_t *c, int kind) {
 }
 
 /* Closes c once the answers already queued are on the wire: uv_close would
- * drop a partly written one. on_write finishes the job, or the finish
+ * drop a partly written one. http__on_write finishes the job, or the finish
  * deadline cuts a reader too slow to take them. */
-static void conn_finish(http_conn_t *c) {
+static void http__conn_finish(http_conn_t *c) {
     if (c->closing) return;
     if (uv_stream_get_write_queue_size((uv_stream_t *)c->tcp) == 0) {
-        conn_close(c);
+        http__conn_close(c);
         return;
     }
     c->close_after = 1;
     if (c->reading) uv_read_stop((uv_stream_t *)c->tcp), c->reading = 0;
-    arm_timer(c, TIMER_FINISH);
+    http__arm_timer(c, TIMER_FINISH);
 }
 
 /* ---- writing ---- */
@@ -197,36 +197,36 @@ typedef struct {
     char data[];
 } write_req_t;
 
-static void on_write(uv_write_t *w, int status) {
+static void http__on_write(uv_write_t *w, int status) {
     write_req_t *wr = (write_req_t *)w;
     http_conn_t *c = wr->conn;
     free(wr);
     c->writes--;
     if (c->upgraded) { /* the new protocol owns the handle and its errors */
-        if (!c->writes && !c->processing) conn_free(c);
+        if (!c->writes && !c->processing) http__conn_free(c);
         return;
     }
     if (status < 0 || (c->close_after && !c->closing && uv_stream_get_write_queue_size((uv_stream_t *)c->tcp) == 0))
-        conn_close(c);
+        http__conn_close(c);
 }
 
-static int raw_write(http_conn_t *c, const char *data, size_t len) {
+static int http__raw_write(http_conn_t *c, const char *data, size_t len) {
     if (c->closing) return -1;
     write_req_t *wr = malloc(sizeof *wr + len);
     if (!wr) return -1;
     wr->conn = c;
     memcpy(wr->data, data, len);
     uv_buf_t b = uv_buf_init(wr->data, (unsigned)len);
-    if (uv_write(&wr->req, (uv_stream_t *)c->tcp, &b, 1, on_write) < 0) {
+    if (uv_write(&wr->req, (uv_stream_t *)c->tcp, &b, 1, http__on_write) < 0) {
         free(wr);
-        conn_close(c);
+        http__conn_close(c);
         return -1;
     }
     c->writes++;
     return 0;
 }
 
-static int origin_allowed(const char *origin, size_t len) {
+static int http__origin_allowed(const char *origin, size_t len) {
     const char *p = opt.cors_origins;
     while (p && *p) {
         const char *e = strchr(p, ',');
@@ -248,7 +248,7 @@ static uint64_t http__elapsed_ns(const http_request_t *r) {
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec - r->start_ns;
 }
 
-static void access_log(http_request_t *r, int status, size_t bytes, const char *user_id, uint64_t ns) {
+static void http__access_log(http_request_t *r, int status, size_t bytes, const char *user_id, uint64_t ns) {
     if (!opt.access_log || !log_enabled(LOG_INFO)) return;
     char path[1024], method[32];
     log_escape(path, sizeof path, r->path, r->path_len);
@@ -263,18 +263,18 @@ static void access_log(http_request_t *r, int status, size_t bytes, const char *
     if (n > 0) log_raw(LOG_INFO, line, (size_t)(n < (int)sizeof line ? n : (int)sizeof line - 1));
 }
 
-static void process(http_conn_t *c);
-static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b);
-static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b);
+static void http__process(http_conn_t *c);
+static void http__on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b);
+static void http__on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b);
 
-static char *put(char *p, const char *s, size_t n) {
+static char *http__put(char *p, const char *s, size_t n) {
     memcpy(p, s, n);
     return p + n;
 }
 
-#define PUT_LIT(p, lit) put((p), (lit), sizeof(lit) - 1)
+#define PUT_LIT(p, lit) http__put((p), (lit), sizeof(lit) - 1)
 
-static char *put_uint(char *p, size_t v) {
+static char *http__put_uint(char *p, size_t v) {
     char tmp[24];
     int n = 0;
     do tmp[n++] = (char)('0' + v % 10);
@@ -285,42 +285,42 @@ static char *put_uint(char *p, size_t v) {
 
 /* Builds status line, headers and body straight into one write request (no
  * printf, one allocation, one copy of the body) and queues it. */
-static void send_response(http_conn_t *c, http_request_t *r, int status, const char *extra, size_t extra_len,
+static void http__send_response(http_conn_t *c, http_request_t *r, int status, const char *extra, size_t extra_len,
                           const char *body, size_t body_len, int keep_alive) {
     if (c->closing) return;
     size_t olen = 0;
     const char *origin = r ? http_header(r, "origin", &olen) : NULL;
-    if (origin && (olen >= 512 || !origin_allowed(origin, olen))) origin = NULL;
+    if (origin && (olen >= 512 || !http__origin_allowed(origin, olen))) origin = NULL;
     int send_body = !(r && r->is_head) && status >= 200 && status != 204 && status != 304;
     size_t cap = 400 + (origin ? olen : 0) + extra_len + (send_body ? body_len : 0);
     write_req_t *wr = malloc(sizeof *wr + cap);
     if (!wr) {
-        conn_close(c);
+        http__conn_close(c);
         return;
     }
     const char *text = http_status_text(status);
     char *p = PUT_LIT(wr->data, "HTTP/1.1 ");
-    p = put_uint(p, (size_t)(status > 0 && status < 1000 ? status : 500));
+    p = http__put_uint(p, (size_t)(status > 0 && status < 1000 ? status : 500));
     *p++ = ' ';
-    p = put(p, text, strlen(text));
+    p = http__put(p, text, strlen(text));
     p = PUT_LIT(p, "\r\nContent-Length: ");
-    p = put_uint(p, body_len);
+    p = http__put_uint(p, body_len);
     p = PUT_LIT(p, "\r\n");
     if (!extra || !strcasestr(extra, "content-type:")) p = PUT_LIT(p, "Content-Type: application/json\r\n");
     if (r && r->request_id[0]) {
         p = PUT_LIT(p, "X-Request-Id: ");
-        p = put(p, r->request_id, strlen(r->request_id));
+        p = http__put(p, r->request_id, strlen(r->request_id));
         p = PUT_LIT(p, "\r\n");
     }
     if (origin) {
         p = PUT_LIT(p, "Access-Control-Allow-Origin: ");
-        p = put(p, origin, olen);
+        p = http__put(p, origin, olen);
         p = PUT_LIT(p, "\r\nAccess-Control-Allow-Credentials: true\r\nVary: Origin\r\n");
     }
     if (!keep_alive) p = PUT_LIT(p, "Connection: close\r\n");
-    if (extra_len) p = put(p, extra, extra_len);
+    if (extra_len) p = http__put(p, extra, extra_len);
     p = PUT_LIT(p, "\r\n");
-    if (send_body && body_len) p = put(p, body, body_len);
+    if (send_body && body_len) p = http__put(p, body, body_len);
     wr->conn = c;
     uv_buf_t b = uv_buf_init(wr->data, (unsigned)(p - wr->data));
     /* Most answers fit the socket buffer: a direct write skips libuv's write
@@ -328,63 +328,63 @@ static void send_response(http_conn_t *c, http_request_t *r, int status, const c
     int sent = uv_try_write((uv_stream_t *)c->tcp, &b, 1);
     if (sent == (int)b.len) {
         free(wr);
-        if (c->close_after) conn_close(c);
+        if (c->close_after) http__conn_close(c);
         return;
     }
     if (sent > 0) b = uv_buf_init(b.base + sent, b.len - (unsigned)sent);
     else if (sent != UV_EAGAIN && sent != UV_ENOSYS) {
         free(wr);
-        conn_close(c);
+        http__conn_close(c);
         return;
     }
-    if (uv_write(&wr->req, (uv_stream_t *)c->tcp, &b, 1, on_write) < 0) {
+    if (uv_write(&wr->req, (uv_stream_t *)c->tcp, &b, 1, http__on_write) < 0) {
         free(wr);
-        conn_close(c);
+        http__conn_close(c);
         return;
     }
     c->writes++;
 }
 
 /* Answers a request refused before it reached the handler, then closes. */
-static void refuse(http_conn_t *c, int status, const char *detail) {
+static void http__refuse(http_conn_t *c, int status, const char *detail) {
     char body[128];
     int n = snprintf(body, sizeof body, "{\"detail\":\"%s\"}", detail);
     c->close_after = 1;
     metrics_refused(status);
-    send_response(c, NULL, status, NULL, 0, body, (size_t)n, 0);
+    http__send_response(c, NULL, status, NULL, 0, body, (size_t)n, 0);
     if (c->reading) uv_read_stop((uv_stream_t *)c->tcp), c->reading = 0;
-    arm_timer(c, TIMER_NONE);
+    http__arm_timer(c, TIMER_NONE);
     log_debugf("http: refused connection with %d (%s)", status, detail);
 }
 
-static void on_timeout(http_conn_t *c) {
+static void http__on_timeout(http_conn_t *c) {
     if (c->busy || c->closing) return;
     if (c->timer_kind == TIMER_FINISH) { /* its last answer took too long to read */
-        conn_close(c);
+        http__conn_close(c);
         return;
     }
     if (c->timer_kind != TIMER_IDLE) {
-        refuse(c, 408, "Request Timeout");
+        http__refuse(c, 408, "Request Timeout");
         return;
     }
     /* Still sending an answer the client keeps reading: not idle yet. */
     size_t queued = uv_stream_get_write_queue_size((uv_stream_t *)c->tcp);
     if (queued && queued != c->idle_queue) {
         c->idle_queue = queued;
-        arm_timer(c, TIMER_IDLE);
+        http__arm_timer(c, TIMER_IDLE);
     } else {
-        conn_close(c);
+        http__conn_close(c);
     }
 }
 
-static void on_sweep(uv_timer_t *t) {
+static void http__on_sweep(uv_timer_t *t) {
     (void)t;
     uint64_t now = uv_now(loop);
     for (http_conn_t *c = conns, *next; c; c = next) {
         next = c->next;
         if (c->deadline && now >= c->deadline) {
             c->deadline = 0;
-            on_timeout(c);
+            http__on_timeout(c);
         }
     }
 }
@@ -395,11 +395,11 @@ void http_respond(http_request_t *r, int status, const char *extra, size_t extra
     ninflight--;
     uint64_t ns = http__elapsed_ns(r);
     metrics_request(r->metrics_route, status, ns);
-    access_log(r, status, body_len, user_id, ns);
+    http__access_log(r, status, body_len, user_id, ns);
     c->busy = 0;
     if (c->closing) { /* the client went away meanwhile: drop the answer */
         c->closing = 0;
-        conn_close(c);
+        http__conn_close(c);
         return;
     }
     int keep = llhttp_should_keep_alive(&c->parser) && !draining;
@@ -407,13 +407,13 @@ void http_respond(http_request_t *r, int status, const char *extra, size_t extra
         c->close_after = 1;
         c->pending.len = 0;
     }
-    send_response(c, r, status, extra, extra_len, body, body_len, keep);
+    http__send_response(c, r, status, extra, extra_len, body, body_len, keep);
     if (!keep) {
-        if (!c->closing && uv_stream_get_write_queue_size((uv_stream_t *)c->tcp) == 0) conn_close(c);
+        if (!c->closing && uv_stream_get_write_queue_size((uv_stream_t *)c->tcp) == 0) http__conn_close(c);
         return;
     }
     llhttp_resume(&c->parser);
-    if (!c->processing) process(c);
+    if (!c->processing) http__process(c);
 }
 
 uv_tcp_t *http_upgrade(http_request_t *r, const char *head, size_t head_len, char **leftover, size_t *leftover_len) {
@@ -421,18 +421,18 @@ uv_tcp_t *http_upgrade(http_request_t *r, const char *head, size_t head_len, cha
     ninflight--;
     uint64_t ns = http__elapsed_ns(r);
     metrics_request(r->metrics_route, 101, ns);
-    access_log(r, 101, 0, NULL, ns);
+    http__access_log(r, 101, 0, NULL, ns);
     c->busy = 0;
     *leftover = NULL;
     *leftover_len = 0;
     if (c->closing) { /* the client went away during the handshake */
         c->closing = 0;
-        conn_close(c);
+        http__conn_close(c);
         return NULL;
     }
     if (c->pending.len) {
         if (!(*leftover = malloc(c->pending.len))) {
-            conn_close(c);
+            http__conn_close(c);
             return NULL;
         }
         memcpy(*leftover, c->pending.p, c->pending.len);
@@ -445,7 +445,7 @@ uv_tcp_t *http_upgrade(http_request_t *r, const char *head, size_t head_len, cha
     if (c->next) c->next->prev = c->prev;
     c->prev = c->next = NULL;
     nconns--;
-    arm_timer(c, TIMER_NONE);
+    http__arm_timer(c, TIMER_NONE);
     uv_tcp_t *tcp = c->tcp;
     tcp->data = NULL; /* the new owner's from here on */
     write_req_t *wr = malloc(sizeof *wr + head_len);
@@ -453,13 +453,13 @@ uv_tcp_t *http_upgrade(http_request_t *r, const char *head, size_t head_len, cha
         wr->conn = c;
         memcpy(wr->data, head, head_len);
         uv_buf_t b = uv_buf_init(wr->data, (unsigned)head_len);
-        if (uv_write(&wr->req, (uv_stream_t *)tcp, &b, 1, on_write) < 0) free(wr);
+        if (uv_write(&wr->req, (uv_stream_t *)tcp, &b, 1, http__on_write) < 0) free(wr);
         else c->writes++;
     }
     /* What an open socket keeps of its HTTP past is the handle: the parser,
      * header tables and buffers (several KiB) go once the writes queued on
-     * them are done (on_write), or now. */
-    if (!c->writes && !c->processing) conn_free(c);
+     * them are done (http__on_write), or now. */
+    if (!c->writes && !c->processing) http__conn_free(c);
     return tcp;
 }
 
@@ -483,7 +483,7 @@ const char *http_header(const http_request_t *r, const char *name, size_t *len) 
 
 /* ---- parsing ---- */
 
-static int header_budget(http_conn_t *c, size_t n) {
+static int http__header_budget(http_conn_t *c, size_t n) {
     c->header_bytes += n;
     if (c->header_bytes > opt.max_header_bytes) {
         c->error_status = 431;
@@ -492,7 +492,7 @@ static int header_budget(http_conn_t *c, size_t n) {
     return 0;
 }
 
-static int on_message_begin(llhttp_t *p) {
+static int http__on_message_begin(llhttp_t *p) {
     http_conn_t *c = p->data;
     c->head.len = c->body.len = 0;
     c->url_len = 0;
@@ -501,20 +501,20 @@ static int on_message_begin(llhttp_t *p) {
     c->header_bytes = 0;
     c->message_done = 0;
     c->in_message = 1;
-    if (c->timer_kind != TIMER_HEADER) arm_timer(c, TIMER_HEADER);
+    if (c->timer_kind != TIMER_HEADER) http__arm_timer(c, TIMER_HEADER);
     return 0;
 }
 
-static int on_url(llhttp_t *p, const char *at, size_t n) {
+static int http__on_url(llhttp_t *p, const char *at, size_t n) {
     http_conn_t *c = p->data;
-    if (header_budget(c, n)) return HPE_USER;
+    if (http__header_budget(c, n)) return HPE_USER;
     c->url_len += n;
-    return buf_append(&c->head, at, n) ? HPE_USER : 0;
+    return http__buf_append(&c->head, at, n) ? HPE_USER : 0;
 }
 
-static int on_header_field(llhttp_t *p, const char *at, size_t n) {
+static int http__on_header_field(llhttp_t *p, const char *at, size_t n) {
     http_conn_t *c = p->data;
-    if (header_budget(c, n)) return HPE_USER;
+    if (http__header_budget(c, n)) return HPE_USER;
     if (c->in_value || c->nhdr == 0) {
         if (c->nhdr == HTTP_MAX_HEADERS) {
             c->error_status = 431;
@@ -527,60 +527,60 @@ static int on_header_field(llhttp_t *p, const char *at, size_t n) {
         c->in_value = 0;
     }
     c->hdr[c->nhdr - 1].name_len += n;
-    return buf_append(&c->head, at, n) ? HPE_USER : 0;
+    return http__buf_append(&c->head, at, n) ? HPE_USER : 0;
 }
 
-static int on_header_value(llhttp_t *p, const char *at, size_t n) {
+static int http__on_header_value(llhttp_t *p, const char *at, size_t n) {
     http_conn_t *c = p->data;
-    if (header_budget(c, n)) return HPE_USER;
+    if (http__header_budget(c, n)) return HPE_USER;
     hdr_span_t *h = &c->hdr[c->nhdr - 1];
     if (!c->in_value) {
         c->in_value = 1;
         h->value_off = c->head.len;
     }
     h->value_len += n;
-    return buf_append(&c->head, at, n) ? HPE_USER : 0;
+    return http__buf_append(&c->head, at, n) ? HPE_USER : 0;
 }
 
-static int on_headers_complete(llhttp_t *p) {
+static int http__on_headers_complete(llhttp_t *p) {
     http_conn_t *c = p->data;
     if ((p->flags & F_CONTENT_LENGTH) && p->content_length > opt.max_body_bytes) {
         c->error_status = 413;
         return HPE_USER;
     }
-    arm_timer(c, TIMER_BODY);
+    http__arm_timer(c, TIMER_BODY);
     for (int i = 0; i < c->nhdr; i++) {
         hdr_span_t *h = &c->hdr[i];
         if (h->name_len == 6 && strncasecmp(c->head.p + h->name_off, "expect", 6) == 0 && h->value_len == 12 &&
             strncasecmp(c->head.p + h->value_off, "100-continue", 12) == 0 && p->http_major == 1 && p->http_minor == 1)
-            raw_write(c, "HTTP/1.1 100 Continue\r\n\r\n", 25);
+            http__raw_write(c, "HTTP/1.1 100 Continue\r\n\r\n", 25);
     }
     return 0;
 }
 
-static int on_body(llhttp_t *p, const char *at, size_t n) {
+static int http__on_body(llhttp_t *p, const char *at, size_t n) {
     http_conn_t *c = p->data;
     if (c->body.len + n > opt.max_body_bytes) {
         c->error_status = 413;
         return HPE_USER;
     }
-    return buf_append(&c->body, at, n) ? HPE_USER : 0;
+    return http__buf_append(&c->body, at, n) ? HPE_USER : 0;
 }
 
-static int on_message_complete(llhttp_t *p) {
+static int http__on_message_complete(llhttp_t *p) {
     http_conn_t *c = p->data;
     c->message_done = 1;
     return HPE_PAUSED;
 }
 
-static int valid_request_id(const char *s, size_t n) {
+static int http__valid_request_id(const char *s, size_t n) {
     if (n == 0 || n > 64) return 0;
     for (size_t i = 0; i < n; i++)
         if (!isalnum((unsigned char)s[i]) && s[i] != '-' && s[i] != '_' && s[i] != '.') return 0;
     return 1;
 }
 
-static void new_request_id(char out[65]) {
+static void http__new_request_id(char out[65]) {
     static uint64_t s0, s1;
     if (!s0 && !s1) {
         unsigned char seed[16];
@@ -608,13 +608,13 @@ static void new_request_id(char out[65]) {
     out[32] = 0;
 }
 
-static void answer_preflight(http_conn_t *c, http_request_t *r) {
+static void http__answer_preflight(http_conn_t *c, http_request_t *r) {
     size_t olen = 0, hlen = 0;
     const char *origin = http_header(r, "origin", &olen);
     const char *hdrs = http_header(r, "access-control-request-headers", &hlen);
     ninflight++;
     c->busy = 1;
-    if (olen >= 512 || !origin_allowed(origin, olen)) {
+    if (olen >= 512 || !http__origin_allowed(origin, olen)) {
         const char *ct = "Content-Type: text/plain; charset=utf-8\r\n";
         http_respond(r, 400, ct, strlen(ct), "Disallowed CORS origin", 22, NULL);
         return;
@@ -643,7 +643,7 @@ static int http__metrics_unmatched(uint8_t method) {
 }
 
 /* Fills c->req from the parsed buffers and hands it to the handler. */
-static void dispatch(http_conn_t *c) {
+static void http__dispatch(http_conn_t *c) {
     http_request_t *r = &c->req;
     char *h = c->head.p ? c->head.p : "";
     memset(r->headers, 0, sizeof r->headers);
@@ -666,18 +666,18 @@ static void dispatch(http_conn_t *c) {
     r->is_head = c->parser.method == HTTP_HEAD;
     size_t idlen;
     const char *id = http_header(r, "x-request-id", &idlen);
-    if (id && valid_request_id(id, idlen)) memcpy(r->request_id, id, idlen), r->request_id[idlen] = 0;
-    else new_request_id(r->request_id);
+    if (id && http__valid_request_id(id, idlen)) memcpy(r->request_id, id, idlen), r->request_id[idlen] = 0;
+    else http__new_request_id(r->request_id);
     memcpy(r->remote_addr, c->remote_addr, sizeof r->remote_addr);
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     r->start_ns = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
     r->metrics_route = http__metrics_unmatched(c->parser.method);
-    arm_timer(c, TIMER_NONE);
+    http__arm_timer(c, TIMER_NONE);
     c->in_message = 0;
     if (c->parser.method == HTTP_OPTIONS && http_header(r, "origin", NULL) &&
         http_header(r, "access-control-request-method", NULL)) {
-        answer_preflight(c, r);
+        http__answer_preflight(c, r);
         return;
     }
     ninflight++;
@@ -687,16 +687,16 @@ static void dispatch(http_conn_t *c) {
 
 /* Parses what is pending until a request is dispatched, more input is
  * needed, or the connection is refused. */
-static void process(http_conn_t *c) {
+static void http__process(http_conn_t *c) {
     c->processing = 1;
     while (!c->busy && !c->closing && !c->close_after && !c->upgraded) {
         if (c->pending.len == 0) {
             if (draining || c->eof) {
-                conn_finish(c);
+                http__conn_finish(c);
                 break;
             }
-            if (c->timer_kind == TIMER_NONE) arm_timer(c, TIMER_IDLE), c->idle_queue = 0;
-            if (!c->reading) uv_read_start((uv_stream_t *)c->tcp, on_alloc, on_read), c->reading = 1;
+            if (c->timer_kind == TIMER_NONE) http__arm_timer(c, TIMER_IDLE), c->idle_queue = 0;
+            if (!c->reading) uv_read_start((uv_stream_t *)c->tcp, http__on_alloc, http__on_read), c->reading = 1;
             break;
         }
         llhttp_errno_t e = llhttp_execute(&c->parser, c->pending.p, c->pending.len);
@@ -709,20 +709,20 @@ static void process(http_conn_t *c) {
             size_t used = pos ? (size_t)(pos - c->pending.p) : c->pending.len;
             memmove(c->pending.p, c->pending.p + used, c->pending.len - used);
             c->pending.len -= used;
-            dispatch(c);
+            http__dispatch(c);
             continue;
         }
         if (c->error_status)
-            refuse(c, c->error_status,
+            http__refuse(c, c->error_status,
                    c->error_status == 413 ? "Request body too large" : http_status_text(c->error_status));
-        else refuse(c, 400, "Bad Request");
+        else http__refuse(c, 400, "Bad Request");
         break;
     }
     c->processing = 0;
-    if (c->upgraded && !c->writes) conn_free(c); /* upgraded inside dispatch() */
+    if (c->upgraded && !c->writes) http__conn_free(c); /* upgraded inside http__dispatch() */
 }
 
-static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b) {
+static void http__on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b) {
     (void)h, (void)suggested;
     if (readbuf_used) { /* should not happen: reads are handled synchronously */
         b->base = malloc(65536);
@@ -733,25 +733,25 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b) {
     *b = uv_buf_init(readbuf, sizeof readbuf);
 }
 
-static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b) {
+static void http__on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b) {
     http_conn_t *c = s->data;
     if (n > 0 && !c->closing) {
-        if (c->timer_kind == TIMER_BODY) arm_timer(c, TIMER_BODY);
-        if (buf_append(&c->pending, b->base, (size_t)n) < 0) {
-            conn_close(c);
+        if (c->timer_kind == TIMER_BODY) http__arm_timer(c, TIMER_BODY);
+        if (http__buf_append(&c->pending, b->base, (size_t)n) < 0) {
+            http__conn_close(c);
         } else if (!c->busy) {
-            process(c);
+            http__process(c);
         } else if (c->pending.len > opt.max_header_bytes + opt.max_body_bytes + 65536) {
-            uv_read_stop(s); /* resumed by process() once the handler answered */
+            uv_read_stop(s); /* resumed by http__process() once the handler answered */
             c->reading = 0;
         }
     } else if (n == UV_EOF) {
         uv_read_stop(s);
         c->reading = 0;
         c->eof = 1;
-        if (!c->busy && !c->pending.len) conn_finish(c);
+        if (!c->busy && !c->pending.len) http__conn_finish(c);
     } else if (n < 0) {
-        conn_close(c);
+        http__conn_close(c);
     }
     if (b->base == readbuf) readbuf_used = 0;
     else free(b->base);
@@ -768,17 +768,17 @@ void http_init(uv_loop_t *l, const http_options_t *o, http_handler_fn h) {
      * our clients (browsers, the console, HTTP libraries) send conformant
      * requests, so strictness costs nothing but a 400 for broken ones. */
     llhttp_settings_init(&settings);
-    settings.on_message_begin = on_message_begin;
-    settings.on_url = on_url;
-    settings.on_header_field = on_header_field;
-    settings.on_header_value = on_header_value;
-    settings.on_headers_complete = on_headers_complete;
-    settings.on_body = on_body;
-    settings.on_message_complete = on_message_complete;
+    settings.on_message_begin = http__on_message_begin;
+    settings.on_url = http__on_url;
+    settings.on_header_field = http__on_header_field;
+    settings.on_header_value = http__on_header_value;
+    settings.on_headers_complete = http__on_headers_complete;
+    settings.on_body = http__on_body;
+    settings.on_message_complete = http__on_message_complete;
     uint64_t shortest = opt.header_timeout_ms < opt.keepalive_timeout_ms ? opt.header_timeout_ms : opt.keepalive_timeout_ms;
     uint64_t tick = shortest / 4 < 10 ? 10 : shortest / 4 > 250 ? 250 : shortest / 4;
     uv_timer_init(loop, &sweep_timer);
-    uv_timer_start(&sweep_timer, on_sweep, tick, tick);
+    uv_timer_start(&sweep_timer, http__on_sweep, tick, tick);
     uv_unref((uv_handle_t *)&sweep_timer);
 }
 
@@ -794,7 +794,7 @@ int http_accept(uv_stream_t *server) {
     int rc = uv_accept(server, (uv_stream_t *)c->tcp);
     if (rc < 0 || nconns >= opt.max_connections || draining) {
         if (rc == 0) rejected++;
-        uv_close((uv_handle_t *)c->tcp, on_handle_closed);
+        uv_close((uv_handle_t *)c->tcp, http__on_handle_closed);
         return rc < 0 ? rc : UV_EBUSY;
     }
     uv_tcp_nodelay(c->tcp, 1);
@@ -810,8 +810,8 @@ int http_accept(uv_stream_t *server) {
     if (conns) conns->prev = c;
     conns = c;
     nconns++;
-    arm_timer(c, TIMER_HEADER);
-    uv_read_start((uv_stream_t *)c->tcp, on_alloc, on_read);
+    http__arm_timer(c, TIMER_HEADER);
+    uv_read_start((uv_stream_t *)c->tcp, http__on_alloc, http__on_read);
     c->reading = 1;
     return 0;
 }
@@ -821,7 +821,7 @@ void http_drain(void) {
     for (http_conn_t *c = conns, *next; c; c = next) {
         next = c->next;
         if (!c->busy && !c->in_message && c->pending.len == 0)
-            conn_finish(c);
+            http__conn_finish(c);
     }
 }
 

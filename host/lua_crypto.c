@@ -31,7 +31,7 @@
 _Static_assert(LUAL_BUFFERSIZE >= 64, "LUAL_BUFFERSIZE too small");
 
 /* An integral Lua number with |x| <= 2^53 at idx, or a Lua error. */
-static int64_t lc_checkint(lua_State *L, int idx) {
+static int64_t lua_crypto__checkint(lua_State *L, int idx) {
     lua_Number x;
     luaL_checktype(L, idx, LUA_TNUMBER);
     x = lua_tonumber(L, idx);
@@ -40,18 +40,18 @@ static int64_t lc_checkint(lua_State *L, int idx) {
     return (int64_t)x;
 }
 
-static int lc_rng_fail(lua_State *L, int rc) {
+static int lua_crypto__rng_fail(lua_State *L, int rc) {
     return luaL_error(L, "random source failed: %s", strerror(-rc));
 }
 
-static void lc_pushhex(lua_State *L, const unsigned char *in, size_t n) {
+static void lua_crypto__pushhex(lua_State *L, const unsigned char *in, size_t n) {
     char hex[2 * 32 + 1];
     crypto_hex(in, n, hex);
     lua_pushlstring(L, hex, 2 * n);
 }
 
-static int lc_random_bytes(lua_State *L) {
-    int64_t n = lc_checkint(L, 1);
+static int lua_crypto__random_bytes(lua_State *L) {
+    int64_t n = lua_crypto__checkint(L, 1);
     luaL_Buffer b;
     if (n < 1 || n > LC_MAX_RANDOM_BYTES)
         return luaL_argerror(L, 1, "1 to 1048576 bytes expected");
@@ -60,7 +60,7 @@ static int lc_random_bytes(lua_State *L) {
         size_t k = n < LUAL_BUFFERSIZE ? (size_t)n : LUAL_BUFFERSIZE;
         int rc = rng_bytes((unsigned char *)luaL_prepbuffer(&b), k);
         if (rc < 0)
-            return lc_rng_fail(L, rc);
+            return lua_crypto__rng_fail(L, rc);
         luaL_addsize(&b, k);
         n -= (int64_t)k;
     }
@@ -68,8 +68,8 @@ static int lc_random_bytes(lua_State *L) {
     return 1;
 }
 
-static int lc_random_int(lua_State *L) {
-    int64_t lo = lc_checkint(L, 1), hi = lc_checkint(L, 2), v;
+static int lua_crypto__random_int(lua_State *L) {
+    int64_t lo = lua_crypto__checkint(L, 1), hi = lua_crypto__checkint(L, 2), v;
     int rc;
     if (lo > hi)
         return luaL_argerror(L, 2, "hi must be >= lo");
@@ -77,30 +77,30 @@ static int lc_random_int(lua_State *L) {
     if (rc == -EINVAL)
         return luaL_argerror(L, 2, "range wider than 2^53");
     if (rc < 0)
-        return lc_rng_fail(L, rc);
+        return lua_crypto__rng_fail(L, rc);
     lua_pushnumber(L, (lua_Number)v);
     return 1;
 }
 
-static int lc_random_float(lua_State *L) {
+static int lua_crypto__random_float(lua_State *L) {
     double v;
     int rc = rng_float(&v);
     if (rc < 0)
-        return lc_rng_fail(L, rc);
+        return lua_crypto__rng_fail(L, rc);
     lua_pushnumber(L, v);
     return 1;
 }
 
-static int lc_uuid(lua_State *L) {
+static int lua_crypto__uuid(lua_State *L) {
     char id[37];
     int rc = rng_uuid4(id);
     if (rc < 0)
-        return lc_rng_fail(L, rc);
+        return lua_crypto__rng_fail(L, rc);
     lua_pushlstring(L, id, 36);
     return 1;
 }
 
-static int lc_sha256(lua_State *L) {
+static int lua_crypto__sha256(lua_State *L) {
     size_t len;
     const char *s = luaL_checklstring(L, 1, &len);
     unsigned char md[32];
@@ -109,37 +109,37 @@ static int lc_sha256(lua_State *L) {
     return 1;
 }
 
-static int lc_sha256_hex(lua_State *L) {
+static int lua_crypto__sha256_hex(lua_State *L) {
     size_t len;
     const char *s = luaL_checklstring(L, 1, &len);
     unsigned char md[32];
     crypto_sha256(s, len, md);
-    lc_pushhex(L, md, sizeof md);
+    lua_crypto__pushhex(L, md, sizeof md);
     return 1;
 }
 
-static void lc_hmac(lua_State *L, unsigned char mac[32]) {
+static void lua_crypto__hmac(lua_State *L, unsigned char mac[32]) {
     size_t klen, mlen;
     const char *key = luaL_checklstring(L, 1, &klen);
     const char *msg = luaL_checklstring(L, 2, &mlen);
     crypto_hmac_sha256(key, klen, msg, mlen, mac);
 }
 
-static int lc_hmac_sha256(lua_State *L) {
+static int lua_crypto__hmac_sha256(lua_State *L) {
     unsigned char mac[32];
-    lc_hmac(L, mac);
+    lua_crypto__hmac(L, mac);
     lua_pushlstring(L, (const char *)mac, sizeof mac);
     return 1;
 }
 
-static int lc_hmac_sha256_hex(lua_State *L) {
+static int lua_crypto__hmac_sha256_hex(lua_State *L) {
     unsigned char mac[32];
-    lc_hmac(L, mac);
-    lc_pushhex(L, mac, sizeof mac);
+    lua_crypto__hmac(L, mac);
+    lua_crypto__pushhex(L, mac, sizeof mac);
     return 1;
 }
 
-static int lc_to_hex(lua_State *L) {
+static int lua_crypto__to_hex(lua_State *L) {
     size_t len;
     const unsigned char *s =
         (const unsigned char *)luaL_checklstring(L, 1, &len);
@@ -157,7 +157,7 @@ static int lc_to_hex(lua_State *L) {
     return 1;
 }
 
-static int lc_base64url(lua_State *L) {
+static int lua_crypto__base64url(lua_State *L) {
     enum { V = sodium_base64_VARIANT_URLSAFE_NO_PADDING };
     size_t len;
     const unsigned char *s =
@@ -178,7 +178,7 @@ static int lc_base64url(lua_State *L) {
     return 1;
 }
 
-static int lc_equal(lua_State *L) {
+static int lua_crypto__equal(lua_State *L) {
     size_t alen, blen;
     const char *a = luaL_checklstring(L, 1, &alen);
     const char *b = luaL_checklstring(L, 2, &blen);
@@ -187,9 +187,9 @@ static int lc_equal(lua_State *L) {
 }
 
 /* argon2id parameters from Lua: mem_kib at idx, iterations at idx + 1. */
-static void lc_argon_params(lua_State *L, int idx, uint64_t *mem_kib,
+static void lua_crypto__argon_params(lua_State *L, int idx, uint64_t *mem_kib,
                             uint64_t *iterations) {
-    int64_t m = lc_checkint(L, idx), t = lc_checkint(L, idx + 1);
+    int64_t m = lua_crypto__checkint(L, idx), t = lua_crypto__checkint(L, idx + 1);
     if (m < 8 || m > 4194304)
         luaL_argerror(L, idx, "memory 8 to 4194304 KiB expected");
     if (t < 1 || t > UINT32_MAX)
@@ -211,54 +211,54 @@ struct lc_argon {
     char out[crypto_pwhash_STRBYTES]; /* hash: the new PHC string */
 };
 
-static void lc_argon_hash_work(uv_work_t *req) {
+static void lua_crypto__argon_hash_work(uv_work_t *req) {
     struct lc_argon *job = req->data;
     job->rc = crypto_argon2id_hash(job->pw, job->pwlen, job->mem_kib,
                                    job->iterations, job->out);
 }
 
-static void lc_argon_verify_work(uv_work_t *req) {
+static void lua_crypto__argon_verify_work(uv_work_t *req) {
     struct lc_argon *job = req->data;
     job->rc = crypto_argon2id_verify(job->hash, job->pw, job->pwlen);
 }
 
 /* Wipes the password copy, frees the job and resumes its coroutine with
  * the pushed results. */
-static void lc_argon_finish(struct lc_argon *job, int nres) {
+static void lua_crypto__argon_finish(struct lc_argon *job, int nres) {
     lua_State *L = job->L;
     sodium_memzero(job->pw, job->pwlen);
     free(job);
     vm_resume(L, nres);
 }
 
-static void lc_argon_hash_done(uv_work_t *req, int status) {
+static void lua_crypto__argon_hash_done(uv_work_t *req, int status) {
     struct lc_argon *job = req->data;
     if (status == 0 && job->rc == 0) {
         lua_pushstring(job->L, job->out);
-        lc_argon_finish(job, 1);
+        lua_crypto__argon_finish(job, 1);
         return;
     }
     lua_pushnil(job->L);
     lua_pushstring(job->L, status == UV_ECANCELED ? "cancelled"
                                                   : "argon2id hashing failed");
-    lc_argon_finish(job, 2);
+    lua_crypto__argon_finish(job, 2);
 }
 
-static void lc_argon_verify_done(uv_work_t *req, int status) {
+static void lua_crypto__argon_verify_done(uv_work_t *req, int status) {
     struct lc_argon *job = req->data;
     if (status == 0) {
         lua_pushboolean(job->L, job->rc == 1);
-        lc_argon_finish(job, 1);
+        lua_crypto__argon_finish(job, 1);
         return;
     }
     lua_pushnil(job->L);
     lua_pushstring(job->L, "cancelled");
-    lc_argon_finish(job, 2);
+    lua_crypto__argon_finish(job, 2);
 }
 
 /* Copies pw (and hash, when given) into a new job and queues it; returns
  * vm_suspend's value. Raises on the main thread or when queueing fails. */
-static int lc_argon_start(lua_State *L, const char *pw, size_t pwlen,
+static int lua_crypto__argon_start(lua_State *L, const char *pw, size_t pwlen,
                           const char *hash, size_t hashlen, uint64_t mem_kib,
                           uint64_t iterations, uv_work_cb work,
                           uv_after_work_cb done) {
@@ -292,27 +292,27 @@ static int lc_argon_start(lua_State *L, const char *pw, size_t pwlen,
     return vm_suspend(L);
 }
 
-static int lc_argon2id_hash(lua_State *L) {
+static int lua_crypto__argon2id_hash(lua_State *L) {
     size_t pwlen;
     const char *pw = luaL_checklstring(L, 1, &pwlen);
     uint64_t mem_kib, iterations;
-    lc_argon_params(L, 2, &mem_kib, &iterations);
-    return lc_argon_start(L, pw, pwlen, "", 0, mem_kib, iterations,
-                          lc_argon_hash_work, lc_argon_hash_done);
+    lua_crypto__argon_params(L, 2, &mem_kib, &iterations);
+    return lua_crypto__argon_start(L, pw, pwlen, "", 0, mem_kib, iterations,
+                          lua_crypto__argon_hash_work, lua_crypto__argon_hash_done);
 }
 
-static int lc_argon2id_verify(lua_State *L) {
+static int lua_crypto__argon2id_verify(lua_State *L) {
     size_t hashlen, pwlen;
     const char *hash = luaL_checklstring(L, 1, &hashlen);
     const char *pw = luaL_checklstring(L, 2, &pwlen);
-    return lc_argon_start(L, pw, pwlen, hash, hashlen, 0, 0,
-                          lc_argon_verify_work, lc_argon_verify_done);
+    return lua_crypto__argon_start(L, pw, pwlen, hash, hashlen, 0, 0,
+                          lua_crypto__argon_verify_work, lua_crypto__argon_verify_done);
 }
 
-static int lc_argon2id_needs_rehash(lua_State *L) {
+static int lua_crypto__argon2id_needs_rehash(lua_State *L) {
     const char *hash = luaL_checkstring(L, 1);
     uint64_t mem_kib, iterations;
-    lc_argon_params(L, 2, &mem_kib, &iterations);
+    lua_crypto__argon_params(L, 2, &mem_kib, &iterations);
     lua_pushboolean(L,
                     crypto_argon2id_needs_rehash(hash, mem_kib, iterations));
     return 1;
@@ -320,20 +320,20 @@ static int lc_argon2id_needs_rehash(lua_State *L) {
 
 int luaopen_cc_crypto(lua_State *L) {
     static const luaL_Reg fns[] = {
-        {"random_bytes", lc_random_bytes},
-        {"random_int", lc_random_int},
-        {"random_float", lc_random_float},
-        {"uuid", lc_uuid},
-        {"sha256", lc_sha256},
-        {"sha256_hex", lc_sha256_hex},
-        {"hmac_sha256", lc_hmac_sha256},
-        {"hmac_sha256_hex", lc_hmac_sha256_hex},
-        {"to_hex", lc_to_hex},
-        {"base64url", lc_base64url},
-        {"equal", lc_equal},
-        {"argon2id_hash", lc_argon2id_hash},
-        {"argon2id_verify", lc_argon2id_verify},
-        {"argon2id_needs_rehash", lc_argon2id_needs_rehash},
+        {"random_bytes", lua_crypto__random_bytes},
+        {"random_int", lua_crypto__random_int},
+        {"random_float", lua_crypto__random_float},
+        {"uuid", lua_crypto__uuid},
+        {"sha256", lua_crypto__sha256},
+        {"sha256_hex", lua_crypto__sha256_hex},
+        {"hmac_sha256", lua_crypto__hmac_sha256},
+        {"hmac_sha256_hex", lua_crypto__hmac_sha256_hex},
+        {"to_hex", lua_crypto__to_hex},
+        {"base64url", lua_crypto__base64url},
+        {"equal", lua_crypto__equal},
+        {"argon2id_hash", lua_crypto__argon2id_hash},
+        {"argon2id_verify", lua_crypto__argon2id_verify},
+        {"argon2id_needs_rehash", lua_crypto__argon2id_needs_rehash},
         {NULL, NULL}};
     if (crypto_init() < 0)
         return luaL_error(L, "libsodium failed to initialise");
@@ -359,18 +359,18 @@ void lua_jwt_set_secret(const unsigned char *key, size_t len) {
     lc_jwt_keylen = len;
 }
 
-static void lc_jwt_need_secret(lua_State *L) {
+static void lua_crypto__jwt_need_secret(lua_State *L) {
     if (!lc_jwt_key)
         luaL_error(L, "jwt: no secret set");
 }
 
-static int lc_jwt_sign(lua_State *L) {
+static int lua_crypto__jwt_sign(lua_State *L) {
     size_t len;
     const char *claims = luaL_checklstring(L, 1, &len);
     char *token;
     int rc;
 
-    lc_jwt_need_secret(L);
+    lua_crypto__jwt_need_secret(L);
     if (strlen(claims) != len)
         return luaL_argerror(L, 1, "claims contain a NUL byte");
     rc = jwtx_sign(lc_jwt_key, lc_jwt_keylen, claims, &token);
@@ -383,13 +383,13 @@ static int lc_jwt_sign(lua_State *L) {
     return 1;
 }
 
-static int lc_jwt_verify(lua_State *L) {
+static int lua_crypto__jwt_verify(lua_State *L) {
     size_t len;
     const char *token = luaL_checklstring(L, 1, &len);
     char *claims = NULL;
     int rc = JWTX_INVALID;
 
-    lc_jwt_need_secret(L);
+    lua_crypto__jwt_need_secret(L);
     if (strlen(token) == len)
         rc = jwtx_verify(lc_jwt_key, lc_jwt_keylen, token,
                          (int64_t)time(NULL), &claims);
@@ -415,7 +415,7 @@ static int lc_jwt_verify(lua_State *L) {
 
 int luaopen_cc_jwt(lua_State *L) {
     static const luaL_Reg fns[] = {
-        {"sign", lc_jwt_sign}, {"verify", lc_jwt_verify}, {NULL, NULL}};
+        {"sign", lua_crypto__jwt_sign}, {"verify", lua_crypto__jwt_verify}, {NULL, NULL}};
     lua_newtable(L);
     luaL_register(L, NULL, fns);
     return 1;

@@ -86,7 +86,7 @@ void lua_db_set_tx_retries(int retries) { tx_retries = retries < 0 ? 0 : retries
 
 /* Replaces the arguments from index first on with their text form (nil for
  * NULL); raises on a value that has none. Returns how many there are. */
-static int params_to_text(lua_State *L, int first) {
+static int lua_db__params_to_text(lua_State *L, int first) {
     int n = lua_gettop(L) - first + 1;
     if (n > 65535) luaL_error(L, "too many parameters");
     for (int i = first; i < first + n; i++) {
@@ -136,7 +136,7 @@ static int params_to_text(lua_State *L, int first) {
 
 /* The text parameters at first.. as an array (malloc'd, NULL for NULL);
  * pointers into the Lua strings, valid while they stay on the stack. */
-static const char **params_array(lua_State *L, int first, int n) {
+static const char **lua_db__params_array(lua_State *L, int first, int n) {
     const char **v = malloc(((size_t)n + 1) * sizeof *v);
     if (!v) luaL_error(L, "out of memory");
     for (int i = 0; i < n; i++) v[i] = lua_tostring(L, first + i);
@@ -144,7 +144,7 @@ static const char **params_array(lua_State *L, int first, int n) {
 }
 
 /* A request that outlives this call: sql and values copied in one block. */
-static db_req_t *req_copy(lua_State *L, int mode, const char *sql, const char **vals, int n) {
+static db_req_t *lua_db__req_copy(lua_State *L, int mode, const char *sql, const char **vals, int n) {
     size_t sqllen = sql ? strlen(sql) + 1 : 0, total = sizeof(db_req_t) + (size_t)n * sizeof(char *) + sqllen;
     for (int i = 0; i < n; i++)
         if (vals[i]) total += strlen(vals[i]) + 1;
@@ -174,7 +174,7 @@ static db_req_t *req_copy(lua_State *L, int mode, const char *sql, const char **
 
 /* "YYYY-MM-DD HH:MM:SS[.ffffff][+00]" -> "YYYY-MM-DDTHH:MM:SS.mmmZ"; other
  * forms (infinity, BC, years past 9999) stay as PostgreSQL wrote them. */
-static void push_timestamp(lua_State *L, const char *s, size_t len) {
+static void lua_db__push_timestamp(lua_State *L, const char *s, size_t len) {
     if (len < 19 || s[4] != '-' || s[7] != '-' || s[10] != ' ' || s[13] != ':' || s[16] != ':' ||
         (len > 19 && s[19] != '.' && s[19] != '+' && s[19] != '-') || strstr(s, "BC")) {
         lua_pushlstring(L, s, len);
@@ -192,7 +192,7 @@ static void push_timestamp(lua_State *L, const char *s, size_t len) {
     lua_pushlstring(L, out, 24);
 }
 
-static void push_value(lua_State *L, PGresult *res, int row, int col) {
+static void lua_db__push_value(lua_State *L, PGresult *res, int row, int col) {
     const char *s = PQgetvalue(res, row, col);
     size_t len = (size_t)PQgetlength(res, row, col);
     switch (PQftype(res, col)) {
@@ -208,13 +208,13 @@ static void push_value(lua_State *L, PGresult *res, int row, int col) {
         }
         break;
     }
-    case 1114: case 1184: push_timestamp(L, s, len); break; /* timestamp timestamptz */
+    case 1114: case 1184: lua_db__push_timestamp(L, s, len); break; /* timestamp timestamptz */
     default: lua_pushlstring(L, s, len);
     }
 }
 
 /* Pushes rows and count (and the command tag when tag is set). */
-static int push_result(lua_State *L, PGresult *res, int tag) {
+static int lua_db__push_result(lua_State *L, PGresult *res, int tag) {
     int nrows = PQntuples(res), ncols = PQnfields(res);
     lua_checkstack(L, 8);
     lua_createtable(L, nrows, 0);
@@ -224,7 +224,7 @@ static int push_result(lua_State *L, PGresult *res, int tag) {
         lua_createtable(L, 0, ncols);
         for (int c = 0; c < ncols; c++) {
             if (PQgetisnull(res, r, c)) continue;
-            push_value(L, res, r, c);
+            lua_db__push_value(L, res, r, c);
             lua_setfield(L, -2, PQfname(res, c));
         }
         lua_rawseti(L, -2, r + 1);
@@ -237,7 +237,7 @@ static int push_result(lua_State *L, PGresult *res, int tag) {
 }
 
 /* Pushes nil, "SQLSTATE: message" (or the message alone), sqlstate. */
-static int push_error(lua_State *L, const char *err, const char *sqlstate) {
+static int lua_db__push_error(lua_State *L, const char *err, const char *sqlstate) {
     lua_checkstack(L, 4);
     lua_pushnil(L);
     if (sqlstate) lua_pushfstring(L, "%s: %s", sqlstate, err);
@@ -247,33 +247,33 @@ static int push_error(lua_State *L, const char *err, const char *sqlstate) {
     return 3;
 }
 
-static int push_lost(lua_State *L) { return push_error(L, "connection lost", "08006"); }
+static int lua_db__push_lost(lua_State *L) { return lua_db__push_error(L, "connection lost", "08006"); }
 
 /* ---- completions (from the loop) ------------------------------------------ */
 
-static void on_result(PGresult *res, const char *err, const char *sqlstate, void *data) {
+static void lua_db__on_result(PGresult *res, const char *err, const char *sqlstate, void *data) {
     db_req_t *r = data;
     lua_State *co = r->co;
-    int n = res ? push_result(co, res, r->mode == DB_EXEC) : push_error(co, err, sqlstate);
+    int n = res ? lua_db__push_result(co, res, r->mode == DB_EXEC) : lua_db__push_error(co, err, sqlstate);
     if (r->mode == DB_QUERY) pg_release(r->conn);
     free(r);
     vm_resume(co, n);
 }
 
-static void on_acquired(pg_conn_t *c, const char *err, const char *sqlstate, void *data) {
+static void lua_db__on_acquired(pg_conn_t *c, const char *err, const char *sqlstate, void *data) {
     db_req_t *r = data;
     lua_State *co = r->co;
     int n;
     if (!c) {
-        n = push_error(co, err, sqlstate);
+        n = lua_db__push_error(co, err, sqlstate);
     } else if (r->mode == DB_ACQUIRE) {
         lua_pushlightuserdata(co, c);
         n = 1;
     } else {
         r->conn = c;
-        if (pg_query(c, r->sql, r->nparams, r->values, on_result, r) == 0) return;
+        if (pg_query(c, r->sql, r->nparams, r->values, lua_db__on_result, r) == 0) return;
         pg_release(c);
-        n = push_lost(co);
+        n = lua_db__push_lost(co);
     }
     free(r);
     vm_resume(co, n);
@@ -282,7 +282,7 @@ static void on_acquired(pg_conn_t *c, const char *err, const char *sqlstate, voi
 /* ---- the C functions the Lua chunk drives ---------------------------------- */
 
 /* Raises unless L may wait: I/O must not start for a caller that cannot. */
-static void check_yieldable(lua_State *L) {
+static void lua_db__check_yieldable(lua_State *L) {
     if (lua_pushthread(L)) luaL_error(L, "database calls must run in a request or timer coroutine");
     lua_pop(L, 1);
 }
@@ -292,36 +292,36 @@ static void check_yieldable(lua_State *L) {
  * error. On a held connection (DB_EXEC), a lost connection that kept sql
  * from being sent at all adds a fourth result, true ("not sent"): db.tx
  * then knows its COMMIT never reached the server. */
-static int exec_on(lua_State *L, pg_conn_t *c, int mode, int simple, const char *sql, const char **vals, int n) {
-    db_req_t *r = req_copy(L, mode, NULL, vals, 0);
+static int lua_db__exec_on(lua_State *L, pg_conn_t *c, int mode, int simple, const char *sql, const char **vals, int n) {
+    db_req_t *r = lua_db__req_copy(L, mode, NULL, vals, 0);
     if (!r) return luaL_error(L, "out of memory");
     r->conn = c;
-    int rc = simple ? pg_query_simple(c, sql, on_result, r) : pg_query(c, sql, n, vals, on_result, r);
+    int rc = simple ? pg_query_simple(c, sql, lua_db__on_result, r) : pg_query(c, sql, n, vals, lua_db__on_result, r);
     if (rc == 0) return vm_suspend(L);
     free(r);
     if (mode == DB_QUERY) pg_release(c);
     if (rc == -EBUSY) return luaL_error(L, "a query is already running on this connection");
     if (rc == -ENOMEM) return luaL_error(L, "out of memory");
-    if (mode != DB_EXEC) return push_lost(L);
-    push_lost(L);
+    if (mode != DB_EXEC) return lua_db__push_lost(L);
+    lua_db__push_lost(L);
     lua_pushboolean(L, 1);
     return 4;
 }
 
 /* query(sql, ...): takes a connection, runs sql, gives the connection back. */
-static int l_query(lua_State *L) {
+static int lua_db__l_query(lua_State *L) {
     const char *sql = luaL_checkstring(L, 1);
-    check_yieldable(L);
-    int n = params_to_text(L, 2);
-    const char **vals = params_array(L, 2, n);
+    lua_db__check_yieldable(L);
+    int n = lua_db__params_to_text(L, 2);
+    const char **vals = lua_db__params_array(L, 2, n);
     pg_conn_t *c;
     const char *err, *state;
-    db_req_t *r = req_copy(L, DB_QUERY, sql, vals, n);
+    db_req_t *r = lua_db__req_copy(L, DB_QUERY, sql, vals, n);
     if (!r) {
         free(vals);
         return luaL_error(L, "out of memory");
     }
-    int rc = pg_acquire(&c, on_acquired, r, &err, &state);
+    int rc = pg_acquire(&c, lua_db__on_acquired, r, &err, &state);
     if (rc == PG_QUEUED) {
         free(vals);
         return vm_suspend(L);
@@ -329,72 +329,72 @@ static int l_query(lua_State *L) {
     free(r);
     if (rc < 0) {
         free(vals);
-        return push_error(L, err, state);
+        return lua_db__push_error(L, err, state);
     }
-    rc = exec_on(L, c, DB_QUERY, 0, sql, vals, n);
+    rc = lua_db__exec_on(L, c, DB_QUERY, 0, sql, vals, n);
     free(vals);
     return rc;
 }
 
 /* acquire() -> connection (light userdata) | nil, err, sqlstate */
-static int l_acquire(lua_State *L) {
-    check_yieldable(L);
+static int lua_db__l_acquire(lua_State *L) {
+    lua_db__check_yieldable(L);
     pg_conn_t *c;
     const char *err, *state;
-    db_req_t *r = req_copy(L, DB_ACQUIRE, NULL, NULL, 0);
+    db_req_t *r = lua_db__req_copy(L, DB_ACQUIRE, NULL, NULL, 0);
     if (!r) return luaL_error(L, "out of memory");
-    int rc = pg_acquire(&c, on_acquired, r, &err, &state);
+    int rc = pg_acquire(&c, lua_db__on_acquired, r, &err, &state);
     if (rc == PG_QUEUED) return vm_suspend(L);
     free(r);
-    if (rc < 0) return push_error(L, err, state);
+    if (rc < 0) return lua_db__push_error(L, err, state);
     lua_pushlightuserdata(L, c);
     return 1;
 }
 
 /* exec(connection, sql, ...) -> rows, count, tag | nil, err, sqlstate */
-static int l_exec(lua_State *L) {
+static int lua_db__l_exec(lua_State *L) {
     luaL_checktype(L, 1, LUA_TLIGHTUSERDATA);
     pg_conn_t *c = lua_touserdata(L, 1);
     const char *sql = luaL_checkstring(L, 2);
-    int n = params_to_text(L, 3);
-    const char **vals = params_array(L, 3, n);
-    int rc = exec_on(L, c, DB_EXEC, 0, sql, vals, n);
+    int n = lua_db__params_to_text(L, 3);
+    const char **vals = lua_db__params_array(L, 3, n);
+    int rc = lua_db__exec_on(L, c, DB_EXEC, 0, sql, vals, n);
     free(vals);
     return rc;
 }
 
 /* simple(connection, sql) -> rows, count, tag | nil, err, sqlstate [, true]:
  * sql may hold several statements; the last one's rows are returned. */
-static int l_simple(lua_State *L) {
+static int lua_db__l_simple(lua_State *L) {
     luaL_checktype(L, 1, LUA_TLIGHTUSERDATA);
-    return exec_on(L, lua_touserdata(L, 1), DB_EXEC, 1, luaL_checkstring(L, 2), NULL, 0);
+    return lua_db__exec_on(L, lua_touserdata(L, 1), DB_EXEC, 1, luaL_checkstring(L, 2), NULL, 0);
 }
 
 /* pid(connection) -> the server process id of its session (0: none) */
-static int l_pid(lua_State *L) {
+static int lua_db__l_pid(lua_State *L) {
     luaL_checktype(L, 1, LUA_TLIGHTUSERDATA);
     lua_pushinteger(L, pg_backend_pid(lua_touserdata(L, 1)));
     return 1;
 }
 
-static int l_release(lua_State *L) {
+static int lua_db__l_release(lua_State *L) {
     luaL_checktype(L, 1, LUA_TLIGHTUSERDATA);
     pg_release(lua_touserdata(L, 1));
     return 0;
 }
 
-static int l_retries(lua_State *L) {
+static int lua_db__l_retries(lua_State *L) {
     lua_pushinteger(L, tx_retries);
     return 1;
 }
 
-static int l_log_error(lua_State *L) {
+static int lua_db__l_log_error(lua_State *L) {
     const char *rid = vm_request_id(L);
     log_errorf("db.after_commit failed (request %s): %s", rid ? rid : "-", luaL_checkstring(L, 1));
     return 0;
 }
 
-static int l_log_warn(lua_State *L) {
+static int lua_db__l_log_warn(lua_State *L) {
     const char *rid = vm_request_id(L);
     log_warnf("%s (request %s)", luaL_checkstring(L, 1), rid ? rid : "-");
     return 0;
@@ -402,7 +402,7 @@ static int l_log_warn(lua_State *L) {
 
 /* outcome_timeout() -> COMMIT_OUTCOME_TIMEOUT_MS (read only when a COMMIT
  * answer was lost, so tools and tests without settings never need it) */
-static int l_outcome_timeout(lua_State *L) {
+static int lua_db__l_outcome_timeout(lua_State *L) {
     lua_pushnumber(L, config_num("COMMIT_OUTCOME_TIMEOUT_MS"));
     return 1;
 }
@@ -579,11 +579,11 @@ static const char tx_chunk[] =
 
 int luaopen_cc_db(lua_State *L) {
     static const luaL_Reg fns[] = {
-        {"query", l_query},       {"acquire", l_acquire},
-        {"exec", l_exec},         {"simple", l_simple},
-        {"pid", l_pid},           {"release", l_release},
-        {"retries", l_retries},   {"log_error", l_log_error},
-        {"log_warn", l_log_warn}, {"outcome_timeout", l_outcome_timeout},
+        {"query", lua_db__l_query},       {"acquire", lua_db__l_acquire},
+        {"exec", lua_db__l_exec},         {"simple", lua_db__l_simple},
+        {"pid", lua_db__l_pid},           {"release", lua_db__l_release},
+        {"retries", lua_db__l_retries},   {"log_error", lua_db__l_log_error},
+        {"log_warn", lua_db__l_log_warn}, {"outcome_timeout", lua_db__l_outcome_timeout},
         {NULL, NULL},
     };
     if (array_mt_ref == LUA_NOREF) {

@@ -27,14 +27,14 @@
 static char lr_mt_key; /* registry key of json.array_mt */
 
 /* One pending call: whom to resume. */
-struct lr_call {
+struct lua_redis__call {
     lua_State *co;
     int suspended; /* vm_suspend returned: the coroutine waits for us */
 };
 
 /* Pushes reply r on L; -1 (stack as it was) when nested too deeply or the
  * stack cannot grow. */
-static int lr_push(lua_State *L, const redisReply *r, int depth) {
+static int lua_redis__push(lua_State *L, const redisReply *r, int depth) {
     if (depth > LR_MAX_DEPTH || !lua_checkstack(L, 4))
         return -1;
     switch (r->type) {
@@ -56,7 +56,7 @@ static int lr_push(lua_State *L, const redisReply *r, int depth) {
         lua_rawget(L, LUA_REGISTRYINDEX);
         lua_setmetatable(L, -2);
         for (size_t i = 0; i < r->elements; i++) {
-            if (lr_push(L, r->element[i], depth + 1) < 0) {
+            if (lua_redis__push(L, r->element[i], depth + 1) < 0) {
                 lua_pop(L, 1);
                 return -1;
             }
@@ -72,14 +72,14 @@ static int lr_push(lua_State *L, const redisReply *r, int depth) {
     }
 }
 
-static void lr_on_reply(redisReply *reply, const char *err, void *data) {
-    struct lr_call *call = data;
+static void lua_redis__on_reply(redisReply *reply, const char *err, void *data) {
+    struct lua_redis__call *call = data;
     lua_State *co = call->co;
     int suspended = call->suspended;
     free(call);
     if (!suspended)
         return; /* vm_suspend raised: nobody waits */
-    if (!err && lr_push(co, reply, 0) == 0) {
+    if (!err && lua_redis__push(co, reply, 0) == 0) {
         vm_resume(co, 1);
         return;
     }
@@ -89,11 +89,11 @@ static void lr_on_reply(redisReply *reply, const char *err, void *data) {
 }
 
 /* Sends the stack [1..top] as one command and suspends. */
-static int lr_send(lua_State *L) {
+static int lua_redis__send(lua_State *L) {
     int argc = lua_gettop(L);
     const char *argv[LR_MAX_ARGS];
     size_t lens[LR_MAX_ARGS];
-    struct lr_call *call;
+    struct lua_redis__call *call;
     int rc;
 
     if (argc < 1)
@@ -125,7 +125,7 @@ static int lr_send(lua_State *L) {
         return luaL_error(L, "out of memory");
     call->co = L;
     call->suspended = 0;
-    rc = redis_command_argv(argc, argv, lens, lr_on_reply, call);
+    rc = redis_command_argv(argc, argv, lens, lua_redis__on_reply, call);
     if (rc < 0) {
         free(call);
         if (rc == UV_EINVAL)
@@ -138,28 +138,28 @@ static int lr_send(lua_State *L) {
 }
 
 /* call(cmd, ...) -> value | nil, err */
-static int lr_call(lua_State *L) {
+static int lua_redis__call(lua_State *L) {
     luaL_checkany(L, 1);
-    return lr_send(L);
+    return lua_redis__send(L);
 }
 
 /* publish(channel, message) -> receivers | nil, err */
-static int lr_publish(lua_State *L) {
+static int lua_redis__publish(lua_State *L) {
     luaL_checktype(L, 1, LUA_TSTRING);
     luaL_checkany(L, 2);
     lua_settop(L, 2);
     lua_pushliteral(L, "PUBLISH");
     lua_insert(L, 1);
-    return lr_send(L);
+    return lua_redis__send(L);
 }
 
 /* connected() -> boolean */
-static int lr_connected(lua_State *L) {
+static int lua_redis__connected(lua_State *L) {
     lua_pushboolean(L, redis_connected());
     return 1;
 }
 
-static int lr_push_id(lua_State *L, const char *id) {
+static int lua_redis__push_id(lua_State *L, const char *id) {
     if (id[0])
         lua_pushstring(L, id);
     else
@@ -170,23 +170,23 @@ static int lr_push_id(lua_State *L, const char *id) {
 /* run_id() -> the run_id of the server that answers calls | nil when unknown.
  * Read right after a call returned a value, it names the server that sent
  * that value (redis_run_id); read later, the connection may have changed. */
-static int lr_run_id(lua_State *L) {
-    return lr_push_id(L, redis_run_id());
+static int lua_redis__run_id(lua_State *L) {
+    return lua_redis__push_id(L, redis_run_id());
 }
 
 /* repl_id() -> that server's master_replid | nil when unknown or not a
  * master (redis_repl_id). */
-static int lr_repl_id(lua_State *L) {
-    return lr_push_id(L, redis_repl_id());
+static int lua_redis__repl_id(lua_State *L) {
+    return lua_redis__push_id(L, redis_repl_id());
 }
 
 int luaopen_cc_redis(lua_State *L) {
     static const luaL_Reg fns[] = {
-        {"call", lr_call},
-        {"publish", lr_publish},
-        {"connected", lr_connected},
-        {"run_id", lr_run_id},
-        {"repl_id", lr_repl_id},
+        {"call", lua_redis__call},
+        {"publish", lua_redis__publish},
+        {"connected", lua_redis__connected},
+        {"run_id", lua_redis__run_id},
+        {"repl_id", lua_redis__repl_id},
         {NULL, NULL},
     };
     /* json.array_mt is one table per lua_State: fetch it through the codec. */

@@ -12,7 +12,7 @@
 #include "migrate.h"
 #include "tool.h"
 
-static void usage(FILE *out) {
+static void main__usage(FILE *out) {
     fprintf(out,
             "usage: cchost [serve|migrate|admin|rtp|verify|routes|openapi|config|help]\n"
             "  serve   run the HTTP host (default): a master and WORKERS worker processes\n"
@@ -39,7 +39,7 @@ static void usage(FILE *out) {
 int main(int argc, char **argv) {
     const char *cmd = argc > 1 ? argv[1] : "serve";
     if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
-        usage(stdout);
+        main__usage(stdout);
         return 0;
     }
     char path[4096], err[2048];
@@ -85,6 +85,6 @@ int main(int argc, char **argv) {
         return master_run();
     }
     fprintf(stderr, "cchost: unknown command '%s'\n", cmd);
-    usage(stderr);
+    main__usage(stderr);
     return 2;
 }

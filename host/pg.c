@@ -72,7 +72,7 @@ struct pg_conn {
     PGconn *pq;
     uv_poll_t *poll;
     int poll_fd, poll_events;
-    unsigned long poll_ino; /* the polled socket's inode (poll_set) */
+    unsigned long poll_ino; /* the polled socket's inode (pg__poll_set) */
     uv_timer_t timer; /* connect timeout, backoff, or query guard */
     /* statement cache */
     pg_stmt_t *stmts[PG_CACHE_BUCKETS];
@@ -117,27 +117,27 @@ static struct {
     char last_error[256];
 } pool;
 
-static void conn_open(pg_conn_t *c);
-static void conn_lost(pg_conn_t *c, const char *why);
-static void on_poll(uv_poll_t *p, int status, int events);
+static void pg__conn_open(pg_conn_t *c);
+static void pg__conn_lost(pg_conn_t *c, const char *why);
+static void pg__on_poll(uv_poll_t *p, int status, int events);
 
-static void pool_kick(void);
+static void pg__pool_kick(void);
 
 /* ---- statement cache ------------------------------------------------- */
 
-static uint32_t hash_sql(const char *s) {
+static uint32_t pg__hash_sql(const char *s) {
     uint32_t h = 2166136261u;
     while (*s) h = (h ^ (unsigned char)*s++) * 16777619u;
     return h;
 }
 
-static pg_stmt_t **cache_find(pg_conn_t *c, const char *sql, uint32_t h) {
+static pg_stmt_t **pg__cache_find(pg_conn_t *c, const char *sql, uint32_t h) {
     pg_stmt_t **p = &c->stmts[h & (PG_CACHE_BUCKETS - 1)];
     while (*p && ((*p)->hash != h || strcmp((*p)->sql, sql) != 0)) p = &(*p)->next;
     return p;
 }
 
-static void cache_clear(pg_conn_t *c) {
+static void pg__cache_clear(pg_conn_t *c) {
     for (int i = 0; i < PG_CACHE_BUCKETS; i++) {
         while (c->stmts[i]) {
             pg_stmt_t *s = c->stmts[i];
@@ -148,7 +148,7 @@ static void cache_clear(pg_conn_t *c) {
     c->nstmts = 0;
 }
 
-static void cache_add(pg_conn_t *c, const char *sql, uint32_t h, unsigned id) {
+static void pg__cache_add(pg_conn_t *c, const char *sql, uint32_t h, unsigned id) {
     size_t n = strlen(sql) + 1;
     pg_stmt_t *s = malloc(sizeof *s + n);
     if (!s) return; /* not cached: prepared again next time under a new name */
@@ -163,11 +163,11 @@ static void cache_add(pg_conn_t *c, const char *sql, uint32_t h, unsigned id) {
 
 /* ---- socket polling --------------------------------------------------- */
 
-static void on_poll_closed(uv_handle_t *h) { free(h); }
+static void pg__on_poll_closed(uv_handle_t *h) { free(h); }
 
-static void poll_stop(pg_conn_t *c) {
+static void pg__poll_stop(pg_conn_t *c) {
     if (!c->poll) return;
-    uv_close((uv_handle_t *)c->poll, on_poll_closed);
+    uv_close((uv_handle_t *)c->poll, pg__on_poll_closed);
     c->poll = NULL;
     c->poll_fd = -1;
 }
@@ -184,11 +184,11 @@ static unsigned long socket_inode(int fd) {
  * the new one may reuse the number: the inode tells them apart then, since
  * the old handle's registration died with the old socket. Returns 0, or -1
  * when it cannot. */
-static int poll_set(pg_conn_t *c, int events) {
+static int pg__poll_set(pg_conn_t *c, int events) {
     int fd = PQsocket(c->pq);
     if (fd < 0) return -1;
     unsigned long ino = c->state == PG_CONNECTING ? socket_inode(fd) : c->poll_ino;
-    if (c->poll && (c->poll_fd != fd || c->poll_ino != ino)) poll_stop(c);
+    if (c->poll && (c->poll_fd != fd || c->poll_ino != ino)) pg__poll_stop(c);
     if (!c->poll) {
         c->poll = malloc(sizeof *c->poll);
         if (!c->poll || uv_poll_init(pool.loop, c->poll, fd) < 0) {
@@ -201,67 +201,67 @@ static int poll_set(pg_conn_t *c, int events) {
         c->poll_ino = c->state == PG_CONNECTING ? ino : socket_inode(fd);
         c->poll_events = 0;
     }
-    if (events != c->poll_events && uv_poll_start(c->poll, events, on_poll) < 0) return -1;
+    if (events != c->poll_events && uv_poll_start(c->poll, events, pg__on_poll) < 0) return -1;
     c->poll_events = events;
     return 0;
 }
 
 /* ---- connection lifecycle -------------------------------------------- */
 
-static void conn_close(pg_conn_t *c) {
-    poll_stop(c); /* before PQfinish closes the socket */
+static void pg__conn_close(pg_conn_t *c) {
+    pg__poll_stop(c); /* before PQfinish closes the socket */
     if (c->pq) PQfinish(c->pq);
     c->pq = NULL;
-    cache_clear(c);
+    pg__cache_clear(c);
     c->next_id = 0;
 }
 
 /* Copies the first line of msg (libpq's messages end with newlines). */
-static void set_error(char *buf, size_t cap, const char *prefix, const char *msg) {
+static void pg__set_error(char *buf, size_t cap, const char *prefix, const char *msg) {
     snprintf(buf, cap, "%s%s", prefix, msg && *msg ? msg : "unknown error");
     buf[strcspn(buf, "\n")] = 0;
 }
 
-static void on_backoff(uv_timer_t *t) {
+static void pg__on_backoff(uv_timer_t *t) {
     pg_conn_t *c = t->data;
-    conn_open(c);
+    pg__conn_open(c);
 }
 
 /* Closes c and schedules its reopening after the current backoff delay. */
-static void conn_backoff(pg_conn_t *c) {
-    conn_close(c);
+static void pg__conn_backoff(pg_conn_t *c) {
+    pg__conn_close(c);
     c->state = PG_BACKOFF;
     c->broken = 0;
-    uv_timer_start(&c->timer, on_backoff, (uint64_t)c->backoff_ms, 0);
-    pool_kick(); /* waiters may have nothing left to wait for */
+    uv_timer_start(&c->timer, pg__on_backoff, (uint64_t)c->backoff_ms, 0);
+    pg__pool_kick(); /* waiters may have nothing left to wait for */
 }
 
 /* A connect attempt of c failed with message msg. */
-static void connect_failed(pg_conn_t *c, const char *msg) {
-    set_error(pool.last_error, sizeof pool.last_error, "could not connect to the server: ", msg);
+static void pg__connect_failed(pg_conn_t *c, const char *msg) {
+    pg__set_error(pool.last_error, sizeof pool.last_error, "could not connect to the server: ", msg);
     if (c->failures++ == 0) log_warnf("database connection %d: %s", c->index, pool.last_error);
     if (c->failures > 1) c->backoff_ms = c->backoff_ms * 2 > PG_BACKOFF_MAX_MS ? PG_BACKOFF_MAX_MS : c->backoff_ms * 2;
-    conn_backoff(c);
+    pg__conn_backoff(c);
 }
 
-static void on_connect_timeout(uv_timer_t *t) { connect_failed(t->data, "timeout expired"); }
+static void pg__on_connect_timeout(uv_timer_t *t) { pg__connect_failed(t->data, "timeout expired"); }
 
-static void connect_poll(pg_conn_t *c) {
+static void pg__connect_poll(pg_conn_t *c) {
     switch (PQconnectPoll(c->pq)) {
     case PGRES_POLLING_READING:
-        if (poll_set(c, UV_READABLE) < 0) connect_failed(c, "cannot poll the socket");
+        if (pg__poll_set(c, UV_READABLE) < 0) pg__connect_failed(c, "cannot poll the socket");
         return;
     case PGRES_POLLING_WRITING:
-        if (poll_set(c, UV_WRITABLE) < 0) connect_failed(c, "cannot poll the socket");
+        if (pg__poll_set(c, UV_WRITABLE) < 0) pg__connect_failed(c, "cannot poll the socket");
         return;
     case PGRES_POLLING_OK:
         break;
     default:
-        connect_failed(c, PQerrorMessage(c->pq));
+        pg__connect_failed(c, PQerrorMessage(c->pq));
         return;
     }
-    if (PQsetnonblocking(c->pq, 1) != 0 || poll_set(c, UV_READABLE) < 0) {
-        connect_failed(c, "cannot switch the connection to nonblocking mode");
+    if (PQsetnonblocking(c->pq, 1) != 0 || pg__poll_set(c, UV_READABLE) < 0) {
+        pg__connect_failed(c, "cannot switch the connection to nonblocking mode");
         return;
     }
     uv_timer_stop(&c->timer);
@@ -269,38 +269,38 @@ static void connect_poll(pg_conn_t *c) {
     c->failures = 0;
     c->backoff_ms = PG_BACKOFF_MIN_MS;
     c->state = PG_IDLE;
-    pool_kick();
+    pg__pool_kick();
 }
 
 /* Server notices and warnings go to the debug log (libpq would print them
  * on stderr). */
-static void on_notice(void *arg, const char *msg) {
+static void pg__on_notice(void *arg, const char *msg) {
     pg_conn_t *c = arg;
     char line[256];
-    set_error(line, sizeof line, "", msg);
+    pg__set_error(line, sizeof line, "", msg);
     log_debugf("database connection %d: %s", c->index, line);
 }
 
 /* Starts libpq's nonblocking connect, by address when one was resolved. */
-static void connect_start(pg_conn_t *c, const char *addr) {
+static void pg__connect_start(pg_conn_t *c, const char *addr) {
     if (addr) pool.values[pool.hostaddr_at] = addr;
     c->pq = PQconnectStartParams(pool.keywords, pool.values, 0);
     if (addr) pool.values[pool.hostaddr_at] = NULL;
     c->state = PG_CONNECTING;
     if (!c->pq) {
-        connect_failed(c, "out of memory");
+        pg__connect_failed(c, "out of memory");
         return;
     }
     if (PQstatus(c->pq) == CONNECTION_BAD) {
-        connect_failed(c, PQerrorMessage(c->pq));
+        pg__connect_failed(c, PQerrorMessage(c->pq));
         return;
     }
-    PQsetNoticeProcessor(c->pq, on_notice, c);
+    PQsetNoticeProcessor(c->pq, pg__on_notice, c);
     /* libpq's first step is to wait for the socket to become writable */
-    if (poll_set(c, UV_WRITABLE) < 0) connect_failed(c, "cannot poll the socket");
+    if (pg__poll_set(c, UV_WRITABLE) < 0) pg__connect_failed(c, "cannot poll the socket");
 }
 
-static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *ai) {
+static void pg__on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *ai) {
     pg_resolve_t *r = req->data;
     pg_conn_t *c = r->conn;
     char addr[64] = "";
@@ -317,44 +317,44 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *ai) 
     if (!*addr) {
         char msg[200];
         snprintf(msg, sizeof msg, "cannot resolve \"%s\": %s", pool.host, uv_strerror(status ? status : UV_EAI_NODATA));
-        connect_failed(c, msg);
+        pg__connect_failed(c, msg);
         return;
     }
-    connect_start(c, addr);
+    pg__connect_start(c, addr);
 }
 
 /* Starts a connect attempt on slot c (CLOSED or BACKOFF). */
-static void conn_open(pg_conn_t *c) {
+static void pg__conn_open(pg_conn_t *c) {
     c->attempt++;
     c->state = PG_RESOLVING;
-    uv_timer_start(&c->timer, on_connect_timeout, (uint64_t)pool.connect_timeout_ms, 0);
+    uv_timer_start(&c->timer, pg__on_connect_timeout, (uint64_t)pool.connect_timeout_ms, 0);
     if (!pool.host) {
-        connect_start(c, NULL);
+        pg__connect_start(c, NULL);
         return;
     }
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
     pg_resolve_t *r = malloc(sizeof *r);
     if (!r) {
-        connect_failed(c, "out of memory");
+        pg__connect_failed(c, "out of memory");
         return;
     }
     r->conn = c;
     r->attempt = c->attempt;
     r->req.data = r;
-    int rc = uv_getaddrinfo(pool.loop, &r->req, on_resolved, pool.host, NULL, &hints);
+    int rc = uv_getaddrinfo(pool.loop, &r->req, pg__on_resolved, pool.host, NULL, &hints);
     if (rc < 0) {
         free(r);
-        connect_failed(c, uv_strerror(rc));
+        pg__connect_failed(c, uv_strerror(rc));
     }
 }
 
 /* ---- queries ----------------------------------------------------------- */
 
-static void on_guard(uv_timer_t *t) { conn_lost(t->data, "no answer from the server"); }
+static void pg__on_guard(uv_timer_t *t) { pg__conn_lost(t->data, "no answer from the server"); }
 
 /* Sends the current step of c's query. Returns 0, or -1 when the
  * connection is lost. */
-static int step_send(pg_conn_t *c) {
+static int pg__step_send(pg_conn_t *c) {
     char name[24];
     int ok;
     snprintf(name, sizeof name, "cc_s%u", c->qid);
@@ -370,12 +370,12 @@ static int step_send(pg_conn_t *c) {
     int f = PQflush(c->pq);
     if (f < 0) return -1;
     c->flushing = f == 1;
-    return poll_set(c, c->flushing ? UV_READABLE | UV_WRITABLE : UV_READABLE);
+    return pg__poll_set(c, c->flushing ? UV_READABLE | UV_WRITABLE : UV_READABLE);
 }
 
 /* Ends c's query: the callback gets res, or NULL and the error, exactly
  * once; res (which err may point into) is freed afterwards. */
-static void query_finish(pg_conn_t *c, PGresult *res, const char *err, const char *sqlstate) {
+static void pg__query_finish(pg_conn_t *c, PGresult *res, const char *err, const char *sqlstate) {
     pg_result_cb cb = c->cb;
     void *data = c->data;
     uv_timer_stop(&c->timer);
@@ -389,25 +389,25 @@ static void query_finish(pg_conn_t *c, PGresult *res, const char *err, const cha
 
 /* Takes c's connection out of use and fails its query in flight, if any:
  * an idle slot goes to backoff now, a busy one when it is released. */
-static void conn_lost(pg_conn_t *c, const char *why) {
-    set_error(c->errbuf, sizeof c->errbuf, "connection lost: ", why);
+static void pg__conn_lost(pg_conn_t *c, const char *why) {
+    pg__set_error(c->errbuf, sizeof c->errbuf, "connection lost: ", why);
     snprintf(pool.last_error, sizeof pool.last_error, "%s", c->errbuf);
     log_warnf("database connection %d: %s", c->index, c->errbuf);
     PQclear(c->res);
     c->res = NULL;
-    conn_close(c);
+    pg__conn_close(c);
     if (c->state != PG_BUSY) {
         c->backoff_ms = PG_BACKOFF_MIN_MS;
-        conn_backoff(c);
+        pg__conn_backoff(c);
         return;
     }
     c->broken = 1;
-    if (c->step != STEP_NONE) query_finish(c, NULL, c->errbuf, "08006");
+    if (c->step != STEP_NONE) pg__query_finish(c, NULL, c->errbuf, "08006");
 }
 
 /* The results of c's current step are complete (in c->res): go on to the
  * next step or finish the query. */
-static void step_done(pg_conn_t *c) {
+static void pg__step_done(pg_conn_t *c) {
     PGresult *res = c->res;
     c->res = NULL;
     ExecStatusType st = PQresultStatus(res);
@@ -416,39 +416,39 @@ static void step_done(pg_conn_t *c) {
         const char *msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
         if (!state || !msg || PQstatus(c->pq) == CONNECTION_BAD) { /* libpq's own error */
             PQclear(res);
-            conn_lost(c, PQerrorMessage(c->pq));
+            pg__conn_lost(c, PQerrorMessage(c->pq));
             return;
         }
         /* 0A000 "cached plan must not change result type": prepare anew */
-        pg_stmt_t **p = cache_find(c, c->sql, c->qhash), *s = *p;
+        pg_stmt_t **p = pg__cache_find(c, c->sql, c->qhash), *s = *p;
         if (c->step == STEP_EXECUTE && s && strcmp(state, "0A000") == 0) {
             *p = s->next;
             free(s);
             c->nstmts--;
         }
-        query_finish(c, res, msg, state);
+        pg__query_finish(c, res, msg, state);
         return;
     }
     if (c->step == STEP_EXECUTE || c->step == STEP_SIMPLE) {
-        query_finish(c, res, NULL, NULL);
+        pg__query_finish(c, res, NULL, NULL);
         return;
     }
     PQclear(res);
     if (c->step == STEP_DEALLOCATE) {
-        cache_clear(c);
+        pg__cache_clear(c);
         c->step = STEP_PREPARE;
     } else {
-        cache_add(c, c->sql, c->qhash, c->qid);
+        pg__cache_add(c, c->sql, c->qhash, c->qid);
         c->step = STEP_EXECUTE;
     }
-    if (step_send(c) < 0) conn_lost(c, PQerrorMessage(c->pq));
+    if (pg__step_send(c) < 0) pg__conn_lost(c, PQerrorMessage(c->pq));
 }
 
 /* Reads what the server sent on c. Returns -1 when the connection is lost
- * (conn_lost has run). */
-static int conn_read(pg_conn_t *c) {
+ * (pg__conn_lost has run). */
+static int pg__conn_read(pg_conn_t *c) {
     if (!PQconsumeInput(c->pq) || PQstatus(c->pq) == CONNECTION_BAD) {
-        conn_lost(c, PQerrorMessage(c->pq));
+        pg__conn_lost(c, PQerrorMessage(c->pq));
         return -1;
     }
     PGnotify *n;
@@ -457,29 +457,29 @@ static int conn_read(pg_conn_t *c) {
 }
 
 /* Handles the readiness events of c's socket. */
-static void conn_events(pg_conn_t *c, int events) {
+static void pg__conn_events(pg_conn_t *c, int events) {
     if (c->state == PG_CONNECTING) {
-        connect_poll(c);
+        pg__connect_poll(c);
         return;
     }
     if (c->step == STEP_NONE) { /* idle or held between queries: a server goodbye */
-        conn_read(c);
+        pg__conn_read(c);
         return;
     }
     if (c->flushing && (events & UV_WRITABLE)) {
         int f = PQflush(c->pq);
-        if (f < 0 || (f == 0 && poll_set(c, UV_READABLE) < 0)) {
-            conn_lost(c, PQerrorMessage(c->pq));
+        if (f < 0 || (f == 0 && pg__poll_set(c, UV_READABLE) < 0)) {
+            pg__conn_lost(c, PQerrorMessage(c->pq));
             return;
         }
         c->flushing = f == 1;
     }
-    if (!(events & UV_READABLE) || conn_read(c) < 0) return;
+    if (!(events & UV_READABLE) || pg__conn_read(c) < 0) return;
     while (!PQisBusy(c->pq)) {
         PGresult *res = PQgetResult(c->pq);
         if (!res) {
-            if (c->res) step_done(c);
-            else conn_lost(c, PQerrorMessage(c->pq));
+            if (c->res) pg__step_done(c);
+            else pg__conn_lost(c, PQerrorMessage(c->pq));
             return;
         }
         if (c->res && PQresultStatus(c->res) == PGRES_FATAL_ERROR) { /* keep the first error */
@@ -497,21 +497,21 @@ static void conn_events(pg_conn_t *c, int events) {
  * first; it sees the error only on the next read. So the handle is marked
  * stopped and, if the connection still stands afterwards, armed again:
  * otherwise a query in flight would wait for its guard timer. */
-static void on_poll(uv_poll_t *p, int status, int events) {
+static void pg__on_poll(uv_poll_t *p, int status, int events) {
     pg_conn_t *c = p->data;
     if (status < 0) {
         c->poll_events = 0;
         events = UV_READABLE | UV_WRITABLE; /* let libpq find the error */
     }
-    conn_events(c, events);
+    pg__conn_events(c, events);
     if (status < 0 && c->poll == p && c->poll_events == 0 && c->pq &&
-        poll_set(c, c->flushing && c->step != STEP_NONE ? UV_READABLE | UV_WRITABLE : UV_READABLE) < 0)
-        conn_lost(c, "cannot poll the socket");
+        pg__poll_set(c, c->flushing && c->step != STEP_NONE ? UV_READABLE | UV_WRITABLE : UV_READABLE) < 0)
+        pg__conn_lost(c, "cannot poll the socket");
 }
 
 /* Starts a query on c: prepared (and cached) unless simple is set. Returns
  * what pg_query documents. */
-static int query_start(pg_conn_t *c, const char *sql, int nparams, const char *const *values, int simple,
+static int pg__query_start(pg_conn_t *c, const char *sql, int nparams, const char *const *values, int simple,
                        pg_result_cb cb, void *data) {
     if (c->broken || !c->pq) return -EPIPE;
     if (c->step != STEP_NONE) return -EBUSY;
@@ -537,10 +537,10 @@ static int query_start(pg_conn_t *c, const char *sql, int nparams, const char *c
     }
     c->values = vals;
     c->nparams = nparams;
-    c->qhash = hash_sql(c->sql);
+    c->qhash = pg__hash_sql(c->sql);
     c->cb = cb;
     c->data = data;
-    pg_stmt_t *st = simple ? NULL : *cache_find(c, c->sql, c->qhash);
+    pg_stmt_t *st = simple ? NULL : *pg__cache_find(c, c->sql, c->qhash);
     if (simple) {
         c->step = STEP_SIMPLE;
     } else if (st) {
@@ -550,45 +550,45 @@ static int query_start(pg_conn_t *c, const char *sql, int nparams, const char *c
         c->qid = c->next_id++;
         c->step = c->nstmts >= PG_CACHE_MAX ? STEP_DEALLOCATE : STEP_PREPARE;
     }
-    if (step_send(c) < 0) {
+    if (pg__step_send(c) < 0) {
         c->step = STEP_NONE;
         c->cb = NULL;
         free(buf);
         c->qbuf = NULL;
-        conn_lost(c, PQerrorMessage(c->pq)); /* busy: only marks it broken */
+        pg__conn_lost(c, PQerrorMessage(c->pq)); /* busy: only marks it broken */
         return -EPIPE;
     }
     if (pool.statement_timeout_ms > 0)
-        uv_timer_start(&c->timer, on_guard, (uint64_t)(pool.statement_timeout_ms + pool.connect_timeout_ms), 0);
+        uv_timer_start(&c->timer, pg__on_guard, (uint64_t)(pool.statement_timeout_ms + pool.connect_timeout_ms), 0);
     return 0;
 }
 
 int pg_query(pg_conn_t *c, const char *sql, int nparams, const char *const *values, pg_result_cb cb,
              void *data) {
-    return query_start(c, sql, nparams, values, 0, cb, data);
+    return pg__query_start(c, sql, nparams, values, 0, cb, data);
 }
 
 int pg_query_simple(pg_conn_t *c, const char *sql, pg_result_cb cb, void *data) {
-    return query_start(c, sql, 0, NULL, 1, cb, data);
+    return pg__query_start(c, sql, 0, NULL, 1, cb, data);
 }
 
 int pg_backend_pid(pg_conn_t *c) { return c->pq && !c->broken ? PQbackendPID(c->pq) : 0; }
 
 /* ---- the pool and its wait queue --------------------------------------- */
 
-static pg_conn_t *pool_find(pg_state_t state) {
+static pg_conn_t *pg__pool_find(pg_state_t state) {
     for (int i = 0; i < pool.size; i++)
         if (pool.conns[i].state == state) return &pool.conns[i];
     return NULL;
 }
 
-static int pool_count(pg_state_t state) {
+static int pg__pool_count(pg_state_t state) {
     int n = 0;
     for (int i = 0; i < pool.size; i++) n += pool.conns[i].state == state;
     return n;
 }
 
-static pg_waiter_t *waiter_pop(void) {
+static pg_waiter_t *pg__waiter_pop(void) {
     pg_waiter_t *w = pool.head;
     pool.head = w->next;
     if (!pool.head) pool.tail = NULL;
@@ -596,60 +596,60 @@ static pg_waiter_t *waiter_pop(void) {
     return w;
 }
 
-static void on_wait_timeout(uv_timer_t *t);
+static void pg__on_wait_timeout(uv_timer_t *t);
 
 /* Arms the wait timer for the oldest waiter (all waits are equally long,
  * so the head's deadline is the earliest). */
-static void wait_timer_arm(void) {
+static void pg__wait_timer_arm(void) {
     if (!pool.head) {
         uv_timer_stop(&pool.wait_timer);
         return;
     }
     uint64_t now = uv_now(pool.loop);
-    uv_timer_start(&pool.wait_timer, on_wait_timeout, pool.head->deadline > now ? pool.head->deadline - now : 0, 0);
+    uv_timer_start(&pool.wait_timer, pg__on_wait_timeout, pool.head->deadline > now ? pool.head->deadline - now : 0, 0);
 }
 
-static void on_wait_timeout(uv_timer_t *t) {
+static void pg__on_wait_timeout(uv_timer_t *t) {
     (void)t;
     uint64_t now = uv_now(pool.loop);
     while (pool.head && pool.head->deadline <= now) {
-        pg_waiter_t *w = waiter_pop();
+        pg_waiter_t *w = pg__waiter_pop();
         metrics_count(METRICS_DB_POOL_TIMEOUTS);
         w->cb(NULL, "pool timeout", NULL, w->data);
         free(w);
     }
-    wait_timer_arm();
+    pg__wait_timer_arm();
 }
 
 /* Serves waiters from idle connections, opens closed slots for the rest,
  * and fails them all when no connection could ever serve them (every slot
  * is in reconnect backoff). */
-static void on_kick(uv_idle_t *h) {
+static void pg__on_kick(uv_idle_t *h) {
     uv_idle_stop(h);
     pg_conn_t *c;
-    while (pool.head && (c = pool_find(PG_IDLE))) {
-        pg_waiter_t *w = waiter_pop();
+    while (pool.head && (c = pg__pool_find(PG_IDLE))) {
+        pg_waiter_t *w = pg__waiter_pop();
         c->state = PG_BUSY;
         pool.in_use++;
         w->cb(c, NULL, NULL, w->data);
         free(w);
     }
-    int opening = pool_count(PG_RESOLVING) + pool_count(PG_CONNECTING);
-    while (opening < pool.nwaiting && (c = pool_find(PG_CLOSED))) {
-        conn_open(c);
+    int opening = pg__pool_count(PG_RESOLVING) + pg__pool_count(PG_CONNECTING);
+    while (opening < pool.nwaiting && (c = pg__pool_find(PG_CLOSED))) {
+        pg__conn_open(c);
         opening++;
     }
-    if (pool.head && pool_count(PG_BACKOFF) == pool.size) {
+    if (pool.head && pg__pool_count(PG_BACKOFF) == pool.size) {
         while (pool.head) {
-            pg_waiter_t *w = waiter_pop();
+            pg_waiter_t *w = pg__waiter_pop();
             w->cb(NULL, pool.last_error, "08001", w->data);
             free(w);
         }
     }
-    wait_timer_arm();
+    pg__wait_timer_arm();
 }
 
-static void pool_kick(void) { uv_idle_start(&pool.kick, on_kick); }
+static void pg__pool_kick(void) { uv_idle_start(&pool.kick, pg__on_kick); }
 
 int pg_acquire(pg_conn_t **out, pg_acquire_cb cb, void *data, const char **err, const char **sqlstate) {
     *out = NULL;
@@ -658,14 +658,14 @@ int pg_acquire(pg_conn_t **out, pg_acquire_cb cb, void *data, const char **err, 
         *sqlstate = "08001";
         return -ENOTCONN;
     }
-    pg_conn_t *c = pool.head ? NULL : pool_find(PG_IDLE);
+    pg_conn_t *c = pool.head ? NULL : pg__pool_find(PG_IDLE);
     if (c) {
         c->state = PG_BUSY;
         pool.in_use++;
         *out = c;
         return 0;
     }
-    if (pool_count(PG_BACKOFF) == pool.size) {
+    if (pg__pool_count(PG_BACKOFF) == pool.size) {
         *err = pool.last_error;
         *sqlstate = "08001";
         return -ECONNREFUSED;
@@ -684,8 +684,8 @@ int pg_acquire(pg_conn_t **out, pg_acquire_cb cb, void *data, const char **err, 
     else pool.head = w;
     pool.tail = w;
     pool.nwaiting++;
-    if (pool.head == w) wait_timer_arm();
-    pool_kick();
+    if (pool.head == w) pg__wait_timer_arm();
+    pg__pool_kick();
     return PG_QUEUED;
 }
 
@@ -694,11 +694,11 @@ void pg_release(pg_conn_t *c) {
     if (c->broken || !c->pq || PQtransactionStatus(c->pq) != PQTRANS_IDLE) {
         if (!c->broken) log_warnf("database connection %d released inside a transaction: reopening it", c->index);
         c->backoff_ms = PG_BACKOFF_MIN_MS;
-        conn_backoff(c);
+        pg__conn_backoff(c);
         return;
     }
     c->state = PG_IDLE;
-    if (pool.head) pool_kick();
+    if (pool.head) pg__pool_kick();
 }
 
 int pg_pool_in_use(void) { return pool.in_use; }
@@ -707,7 +707,7 @@ int pg_pool_size(void) { return pool.size; }
 
 /* ---- set-up ------------------------------------------------------------- */
 
-static const char *conninfo_get(const char *keyword) {
+static const char *pg__conninfo_get(const char *keyword) {
     for (PQconninfoOption *o = pool.parsed; o->keyword; o++)
         if (strcmp(o->keyword, keyword) == 0) return o->val && *o->val ? o->val : NULL;
     return NULL;
@@ -731,8 +731,8 @@ int pg_init(uv_loop_t *loop, const pg_options_t *o, char *err, size_t errlen) {
         PQfreemem(perr);
         return -1;
     }
-    const char *host = conninfo_get("host"), *port = conninfo_get("port");
-    const char *hostaddr = conninfo_get("hostaddr"), *opts = conninfo_get("options");
+    const char *host = pg__conninfo_get("host"), *port = pg__conninfo_get("port");
+    const char *hostaddr = pg__conninfo_get("hostaddr"), *opts = pg__conninfo_get("options");
     if (!host) host = getenv("PGHOST"); /* libpq's own default, which it would resolve itself */
     if ((host && strchr(host, ',')) || (port && strchr(port, ',')) || (hostaddr && strchr(hostaddr, ',')))
         return snprintf(err, errlen, "DATABASE_URL: several hosts are not supported"), -1;
@@ -761,7 +761,7 @@ int pg_init(uv_loop_t *loop, const pg_options_t *o, char *err, size_t errlen) {
     pool.values[k++] = pool.options;
     pool.keywords[k] = "client_encoding";
     pool.values[k++] = "UTF8";
-    if (!conninfo_get("application_name")) {
+    if (!pg__conninfo_get("application_name")) {
         pool.keywords[k] = "application_name";
         pool.values[k++] = "cchost";
     }
@@ -769,7 +769,7 @@ int pg_init(uv_loop_t *loop, const pg_options_t *o, char *err, size_t errlen) {
     pool.keywords[k++] = "hostaddr";
     pool.host = NULL;
     if (hostaddr)
-        pool.values[pool.hostaddr_at] = hostaddr; /* connect_start leaves it alone */
+        pool.values[pool.hostaddr_at] = hostaddr; /* pg__connect_start leaves it alone */
     else if (host && host[0] != '/' && host[0] != '@')
         pool.host = strdup(host);
     for (int i = 0; i < o->pool_size; i++) {

@@ -55,7 +55,7 @@ struct router {
     unsigned char order[ROUTER_MAX_METHODS]; /* interned indices, Allow order */
 };
 
-/* A pattern split and validated by parse_pattern. */
+/* A pattern split and validated by router__parse_pattern. */
 struct pattern {
     unsigned nseg, np;
     int slash;
@@ -78,7 +78,7 @@ struct mctx {
     router_match_t *m;
 };
 
-static struct rnode *node_new(const char *label, size_t len) {
+static struct rnode *router__node_new(const char *label, size_t len) {
     struct rnode *n = calloc(1, sizeof *n + len);
     if (n) {
         memcpy(n->label, label, len);
@@ -87,30 +87,30 @@ static struct rnode *node_new(const char *label, size_t len) {
     return n;
 }
 
-static void node_free(struct rnode *n) {
+static void router__node_free(struct rnode *n) {
     if (!n) return;
-    for (size_t i = 0; i < n->nlit; i++) node_free(n->lit[i]);
-    node_free(n->param);
+    for (size_t i = 0; i < n->nlit; i++) router__node_free(n->lit[i]);
+    router__node_free(n->param);
     for (size_t i = 0; i < n->nroutes; i++) free(n->routes[i].pattern);
     free(n->lit);
     free(n->routes);
     free(n);
 }
 
-static int label_cmp(const char *a, size_t alen, const char *b, size_t blen) {
+static int router__label_cmp(const char *a, size_t alen, const char *b, size_t blen) {
     if (alen != blen) return alen < blen ? -1 : 1;
     return memcmp(a, b, alen);
 }
 
 /* Index of the literal child labelled s, or where it would be inserted;
  * *found tells which. */
-static size_t lit_search(const struct rnode *n, const char *s, size_t len,
+static size_t router__lit_search(const struct rnode *n, const char *s, size_t len,
                          int *found) {
     size_t lo = 0, hi = n->nlit;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
         const struct rnode *c = n->lit[mid];
-        int cmp = label_cmp(c->label, c->label_len, s, len);
+        int cmp = router__label_cmp(c->label, c->label_len, s, len);
         if (cmp == 0) {
             *found = 1;
             return mid;
@@ -127,7 +127,7 @@ static size_t lit_search(const struct rnode *n, const char *s, size_t len,
 router_t *router_new(void) {
     router_t *r = calloc(1, sizeof *r);
     if (!r) return NULL;
-    r->root = node_new("", 0);
+    r->root = router__node_new("", 0);
     if (!r->root) {
         free(r);
         return NULL;
@@ -143,7 +143,7 @@ router_t *router_new(void) {
 
 void router_free(router_t *r) {
     if (!r) return;
-    node_free(r->root);
+    router__node_free(r->root);
     free(r);
 }
 
@@ -160,13 +160,13 @@ const char *router_strerror(int code) {
 }
 
 /* Lexicographic byte order, a prefix before its extensions. */
-static int lex_cmp(const char *a, size_t alen, const char *b, size_t blen) {
+static int router__lex_cmp(const char *a, size_t alen, const char *b, size_t blen) {
     int cmp = memcmp(a, b, alen < blen ? alen : blen);
     if (cmp) return cmp;
     return alen < blen ? -1 : alen > blen;
 }
 
-static int method_lookup(const router_t *r, const char *m, size_t len) {
+static int router__method_lookup(const router_t *r, const char *m, size_t len) {
     for (unsigned i = 0; i < r->nmethods; i++)
         if (r->mlen[i] == len && memcmp(r->methods[i], m, len) == 0)
             return (int)i;
@@ -175,7 +175,7 @@ static int method_lookup(const router_t *r, const char *m, size_t len) {
 
 /* Returns the interned index of a valid method token, interning it (and
  * placing it alphabetically after the standard methods in Allow order). */
-static int method_intern(router_t *r, const char *m) {
+static int router__method_intern(router_t *r, const char *m) {
     size_t len = strlen(m);
     if (len == 0 || len > ROUTER_MAX_METHOD || m[0] < 'A' || m[0] > 'Z')
         return ROUTER_EMETHOD;
@@ -185,14 +185,14 @@ static int method_intern(router_t *r, const char *m) {
               c == '-'))
             return ROUTER_EMETHOD;
     }
-    int idx = method_lookup(r, m, len);
+    int idx = router__method_lookup(r, m, len);
     if (idx >= 0) return idx;
     if (r->nmethods == ROUTER_MAX_METHODS) return ROUTER_ELIMIT;
     idx = (int)r->nmethods++;
     r->mlen[idx] = (unsigned char)len;
     memcpy(r->methods[idx], m, len);
     unsigned pos = (unsigned)idx;
-    while (pos > M_STD && lex_cmp(r->methods[r->order[pos - 1]],
+    while (pos > M_STD && router__lex_cmp(r->methods[r->order[pos - 1]],
                                   r->mlen[r->order[pos - 1]], m, len) > 0) {
         r->order[pos] = r->order[pos - 1];
         pos--;
@@ -201,7 +201,7 @@ static int method_intern(router_t *r, const char *m) {
     return idx;
 }
 
-static int name_valid(const char *s, size_t len) {
+static int router__name_valid(const char *s, size_t len) {
     if (len == 0) return 0;
     for (size_t i = 0; i < len; i++) {
         char c = s[i];
@@ -212,7 +212,7 @@ static int name_valid(const char *s, size_t len) {
 }
 
 /* Parses one segment s[0..len) (non-empty) into p. */
-static int parse_segment(const char *s, size_t len, struct pattern *p) {
+static int router__parse_segment(const char *s, size_t len, struct pattern *p) {
     unsigned i = p->nseg;
     p->seg[i] = s;
     p->seg_len[i] = len;
@@ -235,7 +235,7 @@ static int parse_segment(const char *s, size_t len, struct pattern *p) {
         else if (!(tlen == 3 && memcmp(colon + 1, "str", 3) == 0))
             return ROUTER_EPATTERN;
     }
-    if (!name_valid(in, nlen)) return ROUTER_EPATTERN;
+    if (!router__name_valid(in, nlen)) return ROUTER_EPATTERN;
     for (unsigned k = 0; k < p->np; k++)
         if (p->params[k].len == nlen && memcmp(p->params[k].name, in, nlen) == 0)
             return ROUTER_EPATTERN;
@@ -248,7 +248,7 @@ static int parse_segment(const char *s, size_t len, struct pattern *p) {
     return ROUTER_OK;
 }
 
-static int parse_pattern(const char *pat, struct pattern *p) {
+static int router__parse_pattern(const char *pat, struct pattern *p) {
     memset(p, 0, sizeof *p);
     if (pat[0] != '/') return ROUTER_EPATTERN;
     size_t len = strlen(pat);
@@ -266,7 +266,7 @@ static int parse_pattern(const char *pat, struct pattern *p) {
         if (!e) e = end;
         if (e == s) return ROUTER_EPATTERN;
         if (p->nseg == ROUTER_MAX_SEGMENTS) return ROUTER_ELIMIT;
-        int rc = parse_segment(s, (size_t)(e - s), p);
+        int rc = router__parse_segment(s, (size_t)(e - s), p);
         if (rc) return rc;
         p->nseg++;
         if (e == end) return ROUTER_OK;
@@ -275,9 +275,9 @@ static int parse_pattern(const char *pat, struct pattern *p) {
 }
 
 /* Returns the literal child of n labelled s, creating it if needed. */
-static struct rnode *lit_child(struct rnode *n, const char *s, size_t len) {
+static struct rnode *router__lit_child(struct rnode *n, const char *s, size_t len) {
     int found;
-    size_t at = lit_search(n, s, len, &found);
+    size_t at = router__lit_search(n, s, len, &found);
     if (found) return n->lit[at];
     if (n->nlit == n->caplit) {
         size_t cap = n->caplit ? n->caplit * 2 : 4;
@@ -286,7 +286,7 @@ static struct rnode *lit_child(struct rnode *n, const char *s, size_t len) {
         n->lit = lit;
         n->caplit = cap;
     }
-    struct rnode *c = node_new(s, len);
+    struct rnode *c = router__node_new(s, len);
     if (!c) return NULL;
     memmove(n->lit + at + 1, n->lit + at, (n->nlit - at) * sizeof *n->lit);
     n->lit[at] = c;
@@ -297,17 +297,17 @@ static struct rnode *lit_child(struct rnode *n, const char *s, size_t len) {
 int router_add(router_t *r, const char *method, const char *pattern,
                int route_id) {
     struct pattern p;
-    int rc = parse_pattern(pattern, &p);
+    int rc = router__parse_pattern(pattern, &p);
     if (rc) return rc;
-    int midx = method_intern(r, method);
+    int midx = router__method_intern(r, method);
     if (midx < 0) return midx;
 
     struct rnode *n = r->root;
     for (unsigned i = 0; i < p.nseg; i++) {
         if (p.is_param[i]) {
-            if (!n->param && !(n->param = node_new("", 0))) return ROUTER_ENOMEM;
+            if (!n->param && !(n->param = router__node_new("", 0))) return ROUTER_ENOMEM;
             n = n->param;
-        } else if (!(n = lit_child(n, p.seg[i], p.seg_len[i]))) {
+        } else if (!(n = router__lit_child(n, p.seg[i], p.seg_len[i]))) {
             return ROUTER_ENOMEM;
         }
     }
@@ -338,7 +338,7 @@ int router_add(router_t *r, const char *method, const char *pattern,
 
 /* The path ends at n: records its methods for Allow and, when one of its
  * routes serves the request method, fills the result and returns 1. */
-static int match_end(const struct rnode *n, struct mctx *c) {
+static int router__match_end(const struct rnode *n, struct mctx *c) {
     const struct rroute *hit = NULL, *get = NULL;
     for (size_t i = 0; i < n->nroutes; i++) {
         const struct rroute *rt = &n->routes[i];
@@ -372,21 +372,21 @@ static int match_end(const struct rnode *n, struct mctx *c) {
 
 /* Depth-first search below n for segments depth..nseg; recursion is bounded
  * by ROUTER_MAX_SEGMENTS. */
-static int match_walk(const struct rnode *n, struct mctx *c, unsigned depth) {
-    if (depth == c->nseg) return match_end(n, c);
+static int router__match_walk(const struct rnode *n, struct mctx *c, unsigned depth) {
+    if (depth == c->nseg) return router__match_end(n, c);
     int found;
-    size_t at = lit_search(n, c->seg[depth], c->seg_len[depth], &found);
-    if (found && match_walk(n->lit[at], c, depth + 1)) return 1;
+    size_t at = router__lit_search(n, c->seg[depth], c->seg_len[depth], &found);
+    if (found && router__match_walk(n->lit[at], c, depth + 1)) return 1;
     if (n->param && c->np < ROUTER_MAX_PARAMS) {
         c->pidx[c->np++] = (unsigned char)depth;
-        if (match_walk(n->param, c, depth + 1)) return 1;
+        if (router__match_walk(n->param, c, depth + 1)) return 1;
         c->np--;
     }
     return 0;
 }
 
 /* Writes the Allow list of mask into m->allow. */
-static void allow_format(const router_t *r, uint32_t mask, router_match_t *m) {
+static void router__allow_format(const router_t *r, uint32_t mask, router_match_t *m) {
     if (mask & (UINT32_C(1) << M_GET)) mask |= UINT32_C(1) << M_HEAD;
     size_t len = 0;
     for (unsigned i = 0; i < r->nmethods; i++) {
@@ -418,7 +418,7 @@ void router_match(const router_t *r, const char *method, size_t method_len,
     c.np = 0;
     c.allow = 0;
     c.m = m;
-    c.method = method_lookup(r, method, method_len);
+    c.method = router__method_lookup(r, method, method_len);
     c.trailing = path[path_len - 1] == '/';
     if (path_len > 1) {
         const char *s = path + 1;
@@ -434,14 +434,14 @@ void router_match(const router_t *r, const char *method, size_t method_len,
             s = e + 1;
         }
     }
-    if (match_walk(r->root, &c, 0)) return;
+    if (router__match_walk(r->root, &c, 0)) return;
     if (c.allow) {
         m->status = ROUTER_METHOD_NOT_ALLOWED;
-        allow_format(r, c.allow, m);
+        router__allow_format(r, c.allow, m);
     }
 }
 
-static int hexval(char ch) {
+static int router__hexval(char ch) {
     if (ch >= '0' && ch <= '9') return ch - '0';
     if (ch >= 'a' && ch <= 'f') return ch - 'a' + 10;
     if (ch >= 'A' && ch <= 'F') return ch - 'A' + 10;
@@ -454,7 +454,7 @@ int router_unescape(const char *in, size_t len, char *out, size_t *outlen) {
         char ch = in[i];
         if (ch == '%') {
             if (len - i < 3) return -1;
-            int h = hexval(in[i + 1]), l = hexval(in[i + 2]);
+            int h = router__hexval(in[i + 1]), l = router__hexval(in[i + 2]);
             if (h < 0 || l < 0) return -1;
             ch = (char)(h << 4 | l);
             i += 2;

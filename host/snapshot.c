@@ -22,7 +22,7 @@ typedef struct {
     int n, cap;
 } list_t;
 
-static int list_add(list_t *l, const char *s) {
+static int snapshot__list_add(list_t *l, const char *s) {
     if (l->n == l->cap) {
         int cap = l->cap ? l->cap * 2 : 64;
         char **p = realloc(l->names, (size_t)cap * sizeof *p);
@@ -34,10 +34,10 @@ static int list_add(list_t *l, const char *s) {
     return 0;
 }
 
-static int cmp(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+static int snapshot__cmp(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
 /* Collects rel paths of *.lua below root/rel, depth-first. */
-static int walk(const char *root, const char *rel, list_t *out, int depth) {
+static int snapshot__walk(const char *root, const char *rel, list_t *out, int depth) {
     char path[4096];
     snprintf(path, sizeof path, "%s%s%s", root, *rel ? "/" : "", rel);
     DIR *d = opendir(path);
@@ -51,16 +51,16 @@ static int walk(const char *root, const char *rel, list_t *out, int depth) {
         snprintf(full, sizeof full, "%s/%s", root, sub);
         struct stat st;
         if (stat(full, &st) < 0) continue;
-        if (S_ISDIR(st.st_mode) && depth < 16) rc = walk(root, sub, out, depth + 1);
+        if (S_ISDIR(st.st_mode) && depth < 16) rc = snapshot__walk(root, sub, out, depth + 1);
         else if (S_ISREG(st.st_mode) && strlen(e->d_name) > 4 && strcmp(e->d_name + strlen(e->d_name) - 4, ".lua") == 0)
-            rc = list_add(out, sub);
+            rc = snapshot__list_add(out, sub);
     }
     closedir(d);
     return rc;
 }
 
 /* Reads a whole file into a malloc'd buffer. 0, or -1 with err. */
-static int read_file(const char *path, char **out, size_t *len, char *err, size_t errlen) {
+static int snapshot__read_file(const char *path, char **out, size_t *len, char *err, size_t errlen) {
     FILE *f = fopen(path, "rb");
     if (!f) return snprintf(err, errlen, "%s: %s", path, strerror(errno)), -1;
     size_t cap = 65536, n = 0, r;
@@ -84,19 +84,19 @@ static int read_file(const char *path, char **out, size_t *len, char *err, size_
     return 0;
 }
 
-static int add_tree(FILE *f, const char *root, const char *prefix, char *err, size_t errlen) {
+static int snapshot__add_tree(FILE *f, const char *root, const char *prefix, char *err, size_t errlen) {
     list_t l = {0};
-    if (walk(root, "", &l, 0) < 0) {
+    if (snapshot__walk(root, "", &l, 0) < 0) {
         snprintf(err, errlen, "%s: cannot read folder: %s", root, strerror(errno));
         return -1;
     }
-    qsort(l.names, (size_t)l.n, sizeof *l.names, cmp);
+    qsort(l.names, (size_t)l.n, sizeof *l.names, snapshot__cmp);
     int rc = 0;
     for (int i = 0; i < l.n; i++) {
         char full[8192], *data = NULL;
         size_t len = 0;
         snprintf(full, sizeof full, "%s/%s", root, l.names[i]);
-        if (rc == 0 && (rc = read_file(full, &data, &len, err, errlen)) == 0) {
+        if (rc == 0 && (rc = snapshot__read_file(full, &data, &len, err, errlen)) == 0) {
             fprintf(f, "%s%s\n%zu\n", prefix, l.names[i], len);
             fwrite(data, 1, len, f);
             fputc('\n', f);
@@ -119,9 +119,9 @@ int snapshot_create(const char *scripts, const char *fixtures, const char *confi
         close(fd);
         return -1;
     }
-    int rc = add_tree(f, scripts, "", err, errlen);
-    if (rc == 0 && fixtures && *fixtures) rc = add_tree(f, fixtures, "fixtures/", err, errlen);
-    if (rc == 0 && config && *config) rc = add_tree(f, config, "config/", err, errlen);
+    int rc = snapshot__add_tree(f, scripts, "", err, errlen);
+    if (rc == 0 && fixtures && *fixtures) rc = snapshot__add_tree(f, fixtures, "fixtures/", err, errlen);
+    if (rc == 0 && config && *config) rc = snapshot__add_tree(f, config, "config/", err, errlen);
     if (fclose(f) != 0 && rc == 0) rc = -1, snprintf(err, errlen, "snapshot: write failed");
     if (rc == 0 && fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) < 0)
         rc = -1, snprintf(err, errlen, "snapshot: cannot seal: %s", strerror(errno));

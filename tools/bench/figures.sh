@@ -21,12 +21,20 @@ with_base() {
 
 # --------------------------------------------------------------- 1. JSON
 
-t_json_new() { SRV_GROUPS=$new_PGID wrk_run "$new_PORT" /bench/ping 50; }
-t_json_nginx() { SRV_GROUPS=$NGINX_PGID wrk_run "$NGINX_PORT" /bench/ping 50; }
-t_json_base() { SRV_GROUPS=$base_PGID wrk_run "$base_PORT" /bench/ping 50; }
-t_json4_new() { SRV_GROUPS=$new_PGID wrk_run "$new_PORT" /bench/ping 50 -s "$PIPELINE" -- 4; }
-t_json4_nginx() { SRV_GROUPS=$NGINX_PGID wrk_run "$NGINX_PORT" /bench/ping 50 -s "$PIPELINE" -- 4; }
-t_json4_base() { SRV_GROUPS=$base_PGID wrk_run "$base_PORT" /bench/ping 50 -s "$PIPELINE" -- 4; }
+# on NAME PATH CONNS [wrk options...]: wrk_run against the server started as
+# NAME (new, base, new2, NGINX), its process group's CPU reported beside.
+on() {
+	local pgid=${1}_PGID port=${1}_PORT
+	shift
+	SRV_GROUPS=${!pgid} wrk_run "${!port}" "$@"
+}
+
+t_json_new() { on new /bench/ping 50; }
+t_json_nginx() { on NGINX /bench/ping 50; }
+t_json_base() { on base /bench/ping 50; }
+t_json4_new() { on new /bench/ping 50 -s "$PIPELINE" -- 4; }
+t_json4_nginx() { on NGINX /bench/ping 50 -s "$PIPELINE" -- 4; }
+t_json4_base() { on base /bench/ping 50 -s "$PIPELINE" -- 4; }
 
 group_json() {
 	say "bench: 1. JSON route GET /bench/ping vs nginx (wrk -t1 -c50, with and without 4-deep pipelining)"
@@ -50,14 +58,9 @@ group_json() {
 
 # -------------------------------------------------------------- 2. Redis
 
-t_redis_new() {
-	SRV_GROUPS=$new_PGID wrk_run "$new_PORT" /test/redis/incr 50 -s "$ROTATE" -- \
-		"$tmp/one" POST "/test/redis/incr?key=bench:incr"
-}
-t_redis_base() {
-	SRV_GROUPS=$base_PGID wrk_run "$base_PORT" /test/redis/incr 50 -s "$ROTATE" -- \
-		"$tmp/one" POST "/test/redis/incr?key=bench:incr"
-}
+redis_incr() { on "$1" /test/redis/incr 50 -s "$ROTATE" -- "$tmp/one" POST "/test/redis/incr?key=bench:incr"; }
+t_redis_new() { redis_incr new; }
+t_redis_base() { redis_incr base; }
 t_redis_ref() { SRV_GROUPS='' redis_run "$REDIS_PORT" 50; }
 
 group_redis() {
@@ -75,14 +78,9 @@ group_redis() {
 
 # --------------------------------------------------------- 3. PostgreSQL
 
-t_pg_new() {
-	SRV_GROUPS=$new_PGID wrk_run "$new_PORT" /bench/db/update 50 -s "$ROTATE" -- \
-		"$tmp/rows" POST "/bench/db/update?id={}"
-}
-t_pg_base() {
-	SRV_GROUPS=$base_PGID wrk_run "$base_PORT" /bench/db/update 50 -s "$ROTATE" -- \
-		"$tmp/rows" POST "/bench/db/update?id={}"
-}
+db_update() { on "$1" /bench/db/update 50 -s "$ROTATE" -- "$tmp/rows" POST "/bench/db/update?id={}"; }
+t_pg_new() { db_update new; }
+t_pg_base() { db_update base; }
 t_pg_ref() { update_pgbench "$PG_CLIENTS"; }
 
 # pgbench of POST /bench/db/update's statement with $1 clients.
@@ -106,14 +104,10 @@ group_pg() {
 
 # ----------------------------------------------------------- 4. the spin
 
-t_spin_new() {
-	SRV_GROUPS=$new_PGID wrk_run "$new_PORT" /api/games/slot/spin 50 -s "$ROTATE" -- \
-		"$tmp/players.jwt" POST /api/games/slot/spin "{\"bet_amount\":$BET}" auth
-}
-t_spin_base() {
-	SRV_GROUPS=$base_PGID wrk_run "$base_PORT" /api/games/slot/spin 50 -s "$ROTATE" -- \
-		"$tmp/players.base.jwt" POST /api/games/slot/spin "{\"bet_amount\":$BET}" auth
-}
+# spin NAME TOKENS: slot spins of the players whose tokens are in TOKENS.
+spin() { on "$1" /api/games/slot/spin 50 -s "$ROTATE" -- "$2" POST /api/games/slot/spin "{\"bet_amount\":$BET}" auth; }
+t_spin_new() { spin new "$tmp/players.jwt"; }
+t_spin_base() { spin base "$tmp/players.base.jwt"; }
 t_spin_sql() { spin_pgbench "$PG_CLIENTS"; }
 t_spin_floor() { update_pgbench "$PG_CLIENTS"; }
 
@@ -171,10 +165,10 @@ group_spin() {
 # ----------------------------------------------------------- 5. logins
 
 t_login_new() {
-	SRV_GROUPS=$new_PGID wrk_run "$new_PORT" /api/auth/login "$LOGIN_CONNS" --timeout 30s -s "$ROTATE" -- \
+	on new /api/auth/login "$LOGIN_CONNS" --timeout 30s -s "$ROTATE" -- \
 		"$tmp/login.sites" POST /api/auth/login '{"site_id":"{}","password":"bench-password-1"}'
 }
-t_login_argon2() { SRV_GROUPS=$new_PGID wrk_run "$new_PORT" /bench/argon2 "$LOGIN_CONNS" --timeout 30s; }
+t_login_argon2() { on new /bench/argon2 "$LOGIN_CONNS" --timeout 30s; }
 
 group_login() {
 	say "bench: 5. logins per second vs the raw argon2id rate (GET /bench/argon2)"
@@ -195,14 +189,11 @@ group_login() {
 
 # ------------------------------------------------------ multi-worker
 
-t_mwjson_new() { SRV_GROUPS=$new2_PGID wrk_run "$new2_PORT" /bench/ping 50; }
-t_mwjson_nginx() { SRV_GROUPS=$NGINX_PGID wrk_run "$NGINX_PORT" /bench/ping 50; }
-t_mwjson4_new() { SRV_GROUPS=$new2_PGID wrk_run "$new2_PORT" /bench/ping 50 -s "$PIPELINE" -- 4; }
-t_mwjson4_nginx() { SRV_GROUPS=$NGINX_PGID wrk_run "$NGINX_PORT" /bench/ping 50 -s "$PIPELINE" -- 4; }
-t_mwspin_new() {
-	SRV_GROUPS=$new2_PGID wrk_run "$new2_PORT" /api/games/slot/spin 50 -s "$ROTATE" -- \
-		"$tmp/players.jwt" POST /api/games/slot/spin "{\"bet_amount\":$BET}" auth
-}
+t_mwjson_new() { on new2 /bench/ping 50; }
+t_mwjson_nginx() { on NGINX /bench/ping 50; }
+t_mwjson4_new() { on new2 /bench/ping 50 -s "$PIPELINE" -- 4; }
+t_mwjson4_nginx() { on NGINX /bench/ping 50 -s "$PIPELINE" -- 4; }
+t_mwspin_new() { spin new2 "$tmp/players.jwt"; }
 t_mwspin_sql() { spin_pgbench $((PG_CLIENTS * 2)); }
 
 # What limits target $2 of group $1: the CPU shares (medians) of its run.
@@ -287,7 +278,7 @@ group_admin_search() {
 		printf '  %-8s %8s %10s %10s %10s %12s\n' fragment matches req/s "p50 ms" "p99 ms" "explain ms"
 	} >>"$tmp/report"
 	for frag in a1b 7f 9; do
-		read -r rps p50 p99 _ < <(SRV_GROUPS=$new_PGID wrk_run "$new_PORT" "/api/admin/users?search=$frag&page=2" 10 \
+		read -r rps p50 p99 _ < <(on new "/api/admin/users?search=$frag&page=2" 10 \
 			-H "Authorization: Bearer $ADMIN_TOKEN")
 		like="%$frag%"
 		sql="SELECT count(*) FROM users u WHERE u.nickname ILIKE '$like' OR u.site_id ILIKE '$like' OR u.phone_number ILIKE '$like';

@@ -28,36 +28,11 @@ local socket = require "socket"
 local unistd = require "posix.unistd"
 local signal = require "posix.signal"
 local wait = require "posix.sys.wait"
+local wire = require "spec.support.pgwire"
 
 local M = {}
 
-local function u32(s, i)
-  local a, b, c, d = s:byte(i, i + 3)
-  return ((a * 256 + b) * 256 + c) * 256 + d
-end
-
-local function cstring(s, i)
-  local z = s:find("\0", i, true)
-  if not z then return nil, #s + 1 end
-  return s:sub(i, z - 1), z + 1
-end
-
--- Sends all of data on a nonblocking socket; false when the peer is gone.
-local function send_all(sock, data)
-  local i = 1
-  while i <= #data do
-    local n, err, last = sock:send(data, i)
-    if n then
-      i = n + 1
-    elseif err == "timeout" then
-      i = last + 1
-      socket.select(nil, { sock }, 1)
-    else
-      return false
-    end
-  end
-  return true
-end
+local u32, cstring, send_all = wire.u32, wire.cstring, wire.send_all
 
 -- The proxy loop, in the child. Never returns.
 local function serve(listener, opts)

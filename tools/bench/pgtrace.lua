@@ -22,6 +22,7 @@
 -- default, and the host's).
 local socket = require "socket"
 local cjson = require "cjson"
+local wire = require "spec.support.pgwire" -- run from the repository root
 
 local upstream_port, port_file, trace_file = tonumber(arg[1]), arg[2], arg[3]
 assert(upstream_port and port_file and trace_file, "usage: pgtrace.lua UPSTREAM_PORT PORT_FILE TRACE_FILE")
@@ -29,41 +30,7 @@ assert(upstream_port and port_file and trace_file, "usage: pgtrace.lua UPSTREAM_
 local trace = assert(io.open(trace_file, "a"))
 local NULL = cjson.null
 
-local function u32(s, i)
-  local a, b, c, d = s:byte(i, i + 3)
-  return ((a * 256 + b) * 256 + c) * 256 + d
-end
-
-local function i32(s, i)
-  local v = u32(s, i)
-  return v >= 2 ^ 31 and v - 2 ^ 32 or v
-end
-
-local function u16(s, i)
-  local a, b = s:byte(i, i + 1)
-  return a * 256 + b
-end
-
-local function cstring(s, i)
-  local z = assert(s:find("\0", i, true), "unterminated string")
-  return s:sub(i, z - 1), z + 1
-end
-
-local function send_all(sock, data)
-  local i = 1
-  while i <= #data do
-    local n, err, last = sock:send(data, i)
-    if n then
-      i = n + 1
-    elseif err == "timeout" then
-      i = last + 1
-      socket.select(nil, { sock }, 1)
-    else
-      return false
-    end
-  end
-  return true
-end
+local u32, i32, u16, cstring, send_all = wire.u32, wire.i32, wire.u16, wire.cstring, wire.send_all
 
 local function emit(rec)
   trace:write(cjson.encode(rec), "\n")

@@ -923,13 +923,7 @@ local function sh_out(cmd)
   return out
 end
 
-local function read_file(path)
-  local f = io.open(path)
-  if not f then return nil end
-  local s = f:read("*a")
-  f:close()
-  return s
-end
+local read_file = require("spec.support.host").read_file
 
 -- Runs a shell command in a child process without blocking the scheduler;
 -- returns its exit status.

@@ -280,16 +280,6 @@ end
 -- "scripts" or "fixtures": where the route files being loaded come from.
 local loading_origin = "scripts"
 
--- Path parameters declared in the pattern: {name} or {name:int|str}.
-local function path_schema(path, declared)
-  if declared then return declared end
-  local fields = {}
-  for name, typ in path:gmatch("{([%w_]+):?(%a*)}") do
-    fields[#fields + 1] = { name = name, type = typ == "int" and "integer" or "string", required = true }
-  end
-  return #fields > 0 and fields or nil
-end
-
 --- host.route(decl): declares a route of this generation. Raises (failing the
 --- reload) on any malformed declaration; `enabled = false` leaves it out
 --- (routes switched off by configuration answer 404 and are not documented).
@@ -327,8 +317,8 @@ function host.route(decl)
     or (method:lower() .. decl.path:gsub("[{}]", ""):gsub(":%a+", ""):gsub("[^%w]+", "_"))
   if operation_ids[op] then error("host.route: duplicate operation_id '" .. op .. "'", 2) end
   operation_ids[op] = true
+  local ps = decl.params or schema.path_params(decl.path)
   local ok, compiled = pcall(function()
-    local ps = path_schema(decl.path, decl.params)
     return {
       params = ps and schema.compile(ps),
       query = decl.query and schema.compile(decl.query),
@@ -340,7 +330,7 @@ function host.route(decl)
   routes[#routes + 1] = {
     method = method, path = decl.path, auth = auth, rank = decl.rank, origin = loading_origin,
     handler = decl.handler, operation_id = op, schemas = compiled, decl = decl,
-    params = path_schema(decl.path, decl.params),
+    params = ps,
   }
 end
 
@@ -368,6 +358,7 @@ function host.websocket(decl)
   end
   routes[#routes + 1] = {
     method = "WS", path = decl.path, auth = "none", ws = decl, schemas = {}, origin = loading_origin, decl = decl,
+    params = schema.path_params(decl.path),
     operation_id = decl.operation_id or ("ws" .. decl.path:gsub("[^%w]+", "_")),
   }
 end

@@ -303,23 +303,13 @@ local function responses_of(r, has_input)
   return out
 end
 
--- Path parameters from the pattern, for a route that declares none (the
--- loader derives them for host.route, not for host.websocket).
-local function pattern_params(path)
-  local fields = {}
-  for name, typ in path:gmatch("{([%w_]+):?(%a*)}") do
-    fields[#fields + 1] = { name = name, type = typ == "int" and "integer" or "string", required = true }
-  end
-  return #fields > 0 and fields or nil
-end
-
 local WS_TEXT = "WebSocket (RFC 6455): open it with an HTTP/1.1 GET carrying Upgrade: websocket and "
   .. "Connection: Upgrade; the answer is 101 and the connection then carries JSON text messages. "
   .. "A GET without the upgrade is 404."
 
 local function operation(r)
   local params = {}
-  parameters(r.params or pattern_params(r.path), "path", params)
+  parameters(r.params, "path", params)
   parameters(r.query, "query", params)
   parameters(r.headers, "header", params)
   if r.idempotent then params[#params + 1] = IDEMPOTENCY_KEY end

@@ -603,6 +603,16 @@ end
 
 ------------------------------------------------------------------ public API
 
+--- path_params(path) -> the fields a route pattern declares, {name} or
+--- {name:int|str} (integer or string, required), in order; nil when none.
+function M.path_params(path)
+  local fields = {}
+  for name, typ in path:gmatch("{([%w_]+):?(%a*)}") do
+    fields[#fields + 1] = { name = name, type = typ == "int" and "integer" or "string", required = true }
+  end
+  return #fields > 0 and fields or nil
+end
+
 -- Compiles a declaration (a list of field specs, see the top of the file).
 -- Raises an error naming the field on any invalid declaration, so a bad
 -- schema fails the script reload. Compiling a compiled schema returns it.

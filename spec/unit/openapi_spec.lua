@@ -7,6 +7,7 @@
 -- called here) when it loads.
 package.loaded.host = package.loaded.host or { error = error, is_http_error = function() return false end }
 local openapi = require "lib.openapi"
+local schema = require "lib.schema"
 local cjson = require "cjson"
 
 -- A route as host.routes() gives it, with the hints every route carries.
@@ -17,6 +18,7 @@ local function route(t)
   t.summary = t.summary or "A route"
   t.operation_id = t.operation_id or (t.method:lower() .. t.path:gsub("[^%w]+", "_"))
   if t.moves_money == nil then t.moves_money = false end
+  t.params = t.params or schema.path_params(t.path) -- as the loader derives them
   return t
 end
 

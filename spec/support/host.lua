@@ -99,7 +99,10 @@ function M.create_database()
   local template, port = os.getenv("CC_TEMPLATE_DB"), os.getenv("PGPORT")
   if not template or not port then return nil end
   db_counter = db_counter + 1
-  local name = string.format("spec_%d_%d_%d", unistd.getpid(), os.time(), db_counter)
+  -- busted loads this module afresh for each spec file (the counter starts
+  -- again), so the name also carries the clock to the nanosecond
+  local now = ptime.clock_gettime(ptime.CLOCK_REALTIME)
+  local name = string.format("spec_%d_%d_%09d_%d", unistd.getpid(), now.tv_sec, now.tv_nsec, db_counter)
   local ok = os.execute("psql -q -d postgres -c 'CREATE DATABASE " .. name .. " TEMPLATE " .. template .. "' >/dev/null")
   assert(ok == 0 or ok == true, "cannot create database " .. name)
   return "postgresql://" .. (os.getenv("PGUSER") or "casino") .. "@127.0.0.1:" .. port .. "/" .. name, name

@@ -32,21 +32,33 @@
  *   error; still not known -> nil, "08007: outcome unknown", "08007"
  *   (SQLSTATE transaction_resolution_unknown): the work may or may not have
  *   been committed. Each such case is logged as a warning with its outcome.
- *   To know its transaction id, db.tx starts with `BEGIN ...; SELECT
- *   txid_current()` in one round trip, which gives every db.tx an xid (and
- *   a commit record to flush): read-only work belongs in db.query, or in
- *   read_only = true, which opens a READ ONLY transaction without an xid
- *   (it cannot move anything, so its lost COMMIT is just the connection
- *   error).
+ *   To know its transaction id, db.tx starts with `BEGIN ...` and `SELECT
+ *   txid_current()`, queued like db.defer statements (so they travel with
+ *   the first statement), which gives every db.tx an xid (and a commit
+ *   record to flush): read-only work belongs in db.query, or in read_only =
+ *   true, which opens a READ ONLY transaction without an xid (it cannot
+ *   move anything, so its lost COMMIT is just the connection error). A
+ *   transaction that fails before sending anything costs no round trip.
+ * db.defer(sql, ...) -> answer
+ *   Inside a transaction, queues sql: it goes to the server with the next
+ *   statement whose answer is awaited (db.query, a savepoint, COMMIT) as
+ *   one pipeline, in one round trip, in the order queued. answer() ->
+ *   rows, count | nil, err, sqlstate, sending the queue first if needed.
+ *   For writes whose answer can wait (or is known): a deferred statement
+ *   that fails makes the statement it travelled with fail with its error
+ *   (the server runs nothing after it), and so the transaction, like any
+ *   ignored error. Statements still queued when fn raises, or when a
+ *   savepoint rolls back, are dropped (answer: nil, "not run: …").
+ *   Outside a transaction it runs at once.
  * db.after_commit(fn): inside a transaction, fn runs once after the COMMIT
  *   succeeded (in the same coroutine, the connection already released;
  *   never for a rolled-back or retried attempt; an error in it is logged);
  *   outside one, fn runs at once.
  *
  * The C side does the I/O: "query" (take a connection, run, give it back),
- * "acquire", "exec" (prepared) and "simple" (one multi-statement query) on a
- * held connection, "release", plus a clock and a sleep for the COMMIT
- * outcome check. The transaction logic is the small Lua chunk below, kept
+ * "acquire", "exec" (one statement) and "batch" (several, one pipeline) on
+ * a held connection, "in_tx", "release", plus a clock and a sleep for the
+ * COMMIT outcome check. The transaction logic is the small Lua chunk below, kept
  * here with the C it drives. A request whose client went away still
  * completes its queries and transaction. */
 #include "lua_db.h"
@@ -287,16 +299,15 @@ static void lua_db__check_yieldable(lua_State *L) {
     lua_pop(L, 1);
 }
 
-/* Runs sql with the values on c (as one simple-protocol query, without
- * values, when simple is set); returns vm_suspend's value or the pushed
+/* Runs sql with the values on c; returns vm_suspend's value or the pushed
  * error. On a held connection (DB_EXEC), a lost connection that kept sql
  * from being sent at all adds a fourth result, true ("not sent"): db.tx
  * then knows its COMMIT never reached the server. */
-static int lua_db__exec_on(lua_State *L, pg_conn_t *c, int mode, int simple, const char *sql, const char **vals, int n) {
+static int lua_db__exec_on(lua_State *L, pg_conn_t *c, int mode, const char *sql, const char **vals, int n) {
     db_req_t *r = lua_db__req_copy(L, mode, NULL, vals, 0);
     if (!r) return luaL_error(L, "out of memory");
     r->conn = c;
-    int rc = simple ? pg_query_simple(c, sql, lua_db__on_result, r) : pg_query(c, sql, n, vals, lua_db__on_result, r);
+    int rc = pg_query(c, sql, n, vals, lua_db__on_result, r);
     if (rc == 0) return vm_suspend(L);
     free(r);
     if (mode == DB_QUERY) pg_release(c);
@@ -331,7 +342,7 @@ static int lua_db__l_query(lua_State *L) {
         free(vals);
         return lua_db__push_error(L, err, state);
     }
-    rc = lua_db__exec_on(L, c, DB_QUERY, 0, sql, vals, n);
+    rc = lua_db__exec_on(L, c, DB_QUERY, sql, vals, n);
     free(vals);
     return rc;
 }
@@ -358,16 +369,96 @@ static int lua_db__l_exec(lua_State *L) {
     const char *sql = luaL_checkstring(L, 2);
     int n = lua_db__params_to_text(L, 3);
     const char **vals = lua_db__params_array(L, 3, n);
-    int rc = lua_db__exec_on(L, c, DB_EXEC, 0, sql, vals, n);
+    int rc = lua_db__exec_on(L, c, DB_EXEC, sql, vals, n);
     free(vals);
     return rc;
 }
 
-/* simple(connection, sql) -> rows, count, tag | nil, err, sqlstate [, true]:
- * sql may hold several statements; the last one's rows are returned. */
-static int lua_db__l_simple(lua_State *L) {
+/* The answers of a batch (from the loop): resumes the caller of batch(). */
+static void lua_db__on_batch(PGresult *const *res, int n, int failed, const char *err, const char *sqlstate,
+                             void *data) {
+    db_req_t *r = data;
+    lua_State *co = r->co;
+    int done = failed < 0 ? n : failed, nret = 1;
+    lua_checkstack(co, 10);
+    lua_createtable(co, done, 0);
+    for (int i = 0; i < done; i++) {
+        lua_createtable(co, 3, 0);
+        lua_db__push_result(co, res[i], 1);
+        lua_rawseti(co, -4, 3);
+        lua_rawseti(co, -3, 2);
+        lua_rawseti(co, -2, 1);
+        lua_rawseti(co, -2, i + 1);
+    }
+    if (failed >= 0) {
+        nret += lua_db__push_error(co, err, sqlstate) - 1; /* err, sqlstate after the nil */
+        lua_remove(co, -3);
+        lua_pushinteger(co, failed + 1);
+        nret++;
+    }
+    free(r);
+    vm_resume(co, nret);
+}
+
+/* batch(connection, statements) -> answers [, err, sqlstate, failed [, true]]
+ * statements: an array of {sql, param1, …, n = 1 + #params}, sent as one
+ * pipeline (pg_batch). answers[i] = {rows, count, tag} for each statement
+ * that ran; on a failure, err and sqlstate say why, failed is the index of
+ * the statement that failed (the ones after it did not run), and a fifth
+ * result true means nothing was sent at all (the connection was gone). */
+static int lua_db__l_batch(lua_State *L) {
     luaL_checktype(L, 1, LUA_TLIGHTUSERDATA);
-    return lua_db__exec_on(L, lua_touserdata(L, 1), DB_EXEC, 1, luaL_checkstring(L, 2), NULL, 0);
+    luaL_checktype(L, 2, LUA_TTABLE);
+    pg_conn_t *c = lua_touserdata(L, 1);
+    int n = (int)lua_objlen(L, 2), base = lua_gettop(L);
+    if (n < 1 || n > PG_BATCH_MAX) return luaL_error(L, "a batch holds 1 to %d statements", PG_BATCH_MAX);
+    pg_statement_t st[PG_BATCH_MAX];
+    for (int i = 0; i < n; i++) {
+        lua_rawgeti(L, 2, i + 1);
+        int item = lua_gettop(L);
+        luaL_checktype(L, item, LUA_TTABLE);
+        lua_getfield(L, item, "n");
+        int k = (int)lua_tointeger(L, -1);
+        lua_pop(L, 1);
+        if (k < 1) return luaL_error(L, "batch: statement %d has no SQL", i + 1);
+        luaL_checkstack(L, k + 4, "batch: too many parameters");
+        for (int j = 1; j <= k; j++) lua_rawgeti(L, item, j);
+        int first = item + 1;
+        if (lua_type(L, first) != LUA_TSTRING) return luaL_error(L, "batch: statement %d has no SQL", i + 1);
+        st[i].sql = lua_tostring(L, first);
+        st[i].nparams = lua_db__params_to_text(L, first + 1);
+        st[i].values = NULL;
+    }
+    /* the pointers, once the stack no longer moves */
+    const char **vals = malloc(((size_t)(lua_gettop(L) - base) + 1) * sizeof *vals);
+    if (!vals) return luaL_error(L, "out of memory");
+    for (int i = 0, at = base + 1, v = 0; i < n; i++) {
+        at += 2; /* the statement's table and its SQL */
+        st[i].values = vals + v;
+        for (int k = 0; k < st[i].nparams; k++) vals[v++] = lua_tostring(L, at++);
+    }
+    db_req_t *r = lua_db__req_copy(L, DB_EXEC, NULL, NULL, 0);
+    int rc = r ? pg_batch(c, st, n, lua_db__on_batch, r) : -ENOMEM;
+    free(vals);
+    lua_settop(L, base);
+    if (rc == 0) return vm_suspend(L);
+    free(r);
+    if (rc == -EBUSY) return luaL_error(L, "a query is already running on this connection");
+    if (rc == -ENOMEM) return luaL_error(L, "out of memory");
+    lua_newtable(L);
+    lua_db__push_lost(L);
+    lua_remove(L, -3);
+    lua_pushinteger(L, 1);
+    lua_pushboolean(L, 1);
+    return 5;
+}
+
+/* in_tx(connection) -> true while its session is inside a transaction
+ * block, a failed one included (false once the connection is lost) */
+static int lua_db__l_in_tx(lua_State *L) {
+    luaL_checktype(L, 1, LUA_TLIGHTUSERDATA);
+    lua_pushboolean(L, pg_in_transaction(lua_touserdata(L, 1)));
+    return 1;
 }
 
 /* pid(connection) -> the server process id of its session (0: none) */
@@ -417,10 +508,10 @@ static const char tx_chunk[] =
     "  ['repeatable read'] = 'BEGIN ISOLATION LEVEL REPEATABLE READ',\n"
     "  serializable = 'BEGIN ISOLATION LEVEL SERIALIZABLE',\n"
     "}\n"
-    "-- Sent with BEGIN as one simple query (one round trip): the transaction id\n"
-    "-- that lets a lost COMMIT be looked up. It assigns an xid at once (in\n"
-    "-- repeatable read and serializable it also takes the snapshot there).\n"
-    "local XID = '; SELECT txid_current()::text AS xid'\n"
+    "-- Queued with BEGIN: the transaction id that lets a lost COMMIT be looked\n"
+    "-- up. It assigns an xid at once (in repeatable read and serializable it also\n"
+    "-- takes the snapshot there).\n"
+    "local XID = 'SELECT txid_current()::text AS xid'\n"
     "-- A COMMIT that failed with one of these may still have committed: the\n"
     "-- answer was lost with the connection (class 08), or a shutdown or crash\n"
     "-- ended the session as the COMMIT ran (57P0x can come after the commit\n"
@@ -432,17 +523,45 @@ static const char tx_chunk[] =
     "-- that took its pid since (backend_xid is the 32-bit part of the xid).\n"
     "local TERMINATE = 'SELECT pg_terminate_backend(pid) AS ended FROM pg_stat_activity '\n"
     "  .. 'WHERE pid = $1 AND backend_xid::text::bigint = ($2::bigint & 4294967295)'\n"
+    "-- The answer of a deferred statement thrown away with its rolled-back work.\n"
+    "local NOT_RUN = { nil, 'not run: its transaction or savepoint rolled back first' }\n"
+    "-- Deferred statements wait in a queue of at most this many.\n"
+    "local QUEUE_MAX = 48\n"
     "local txs = setmetatable({}, { __mode = 'k' }) -- coroutine -> its open transaction\n"
     "local function pack(...) return { n = select('#', ...), ... } end\n"
     "\n"
-    "-- Runs sql on t's connection; remembers the first failure and the first\n"
-    "-- one that calls for running the whole transaction again.\n"
+    "-- Sends t's queued statements, then sql when given, as one pipeline (one\n"
+    "-- round trip). Each queued statement gets its answer ({rows, count, tag},\n"
+    "-- or {nil, err, sqlstate} from a failure on: the server runs none after a\n"
+    "-- failed one), and its `on` hook the rows. Returns the answer of the last\n"
+    "-- statement: rows, count, tag | nil, err, sqlstate, unsent (true: nothing\n"
+    "-- was sent, the connection was gone). Remembers the first failure and the\n"
+    "-- first one that calls for running the whole transaction again.\n"
     "local function exec(t, sql, ...)\n"
-    "  local rows, a, b, unsent = C.exec(t.conn, sql, ...)\n"
-    "  if rows then return rows, a, b end\n"
-    "  t.failed = t.failed or { a, b }\n"
-    "  if RETRY[b] then t.retry = t.retry or { a, b } end\n"
-    "  return nil, a, b, unsent\n"
+    "  local q = t.queue\n"
+    "  if sql then q[#q + 1] = pack(sql, ...) end\n"
+    "  if #q == 0 then return {}, 0 end\n"
+    "  t.queue = {}\n"
+    "  local answers, err, state, _, unsent = C.batch(t.conn, q)\n"
+    "  for i, item in ipairs(q) do\n"
+    "    item.answer = answers[i] or { nil, err, state }\n"
+    "    if item.on and answers[i] then item.on(answers[i][1]) end\n"
+    "  end\n"
+    "  if not err then\n"
+    "    local a = answers[#q]\n"
+    "    return a[1], a[2], a[3]\n"
+    "  end\n"
+    "  t.failed = t.failed or { err, state }\n"
+    "  if RETRY[state] then t.retry = t.retry or { err, state } end\n"
+    "  return nil, err, state, unsent\n"
+    "end\n"
+    "\n"
+    "-- Throws away t's queued statements (their work is being rolled back).\n"
+    "local function discard(t)\n"
+    "  for i = #t.queue, 1, -1 do\n"
+    "    t.queue[i].answer = NOT_RUN\n"
+    "    t.queue[i] = nil\n"
+    "  end\n"
     "end\n"
     "\n"
     "-- The answer to t's COMMIT was lost (err): asks the server, on pooled\n"
@@ -488,6 +607,21 @@ static const char tx_chunk[] =
     "  return nil, a, b\n"
     "end\n"
     "\n"
+    "function db.defer(sql, ...)\n"
+    "  local t = txs[running()]\n"
+    "  if not t then\n"
+    "    local a = pack(C.query(sql, ...))\n"
+    "    return function() return a[1], a[2], a[3] end\n"
+    "  end\n"
+    "  local item = pack(sql, ...)\n"
+    "  t.queue[#t.queue + 1] = item\n"
+    "  if #t.queue >= QUEUE_MAX then exec(t) end\n"
+    "  return function()\n"
+    "    if not item.answer then exec(t) end -- still queued: send it now\n"
+    "    return item.answer[1], item.answer[2], item.answer[3]\n"
+    "  end\n"
+    "end\n"
+    "\n"
     "function db.after_commit(fn)\n"
     "  if type(fn) ~= 'function' then error('db.after_commit expects a function', 2) end\n"
     "  local t = txs[running()]\n"
@@ -512,6 +646,7 @@ static const char tx_chunk[] =
     "    if ok then return unpack(res, 2, res.n) end\n"
     "    if t.failed ~= failed then err, state = t.failed[1], t.failed[2] end\n"
     "  end\n"
+    "  discard(t)\n"
     "  exec(t, 'ROLLBACK TO SAVEPOINT ' .. sp)\n"
     "  for i = #t.after, mark + 1, -1 do t.after[i] = nil end\n"
     "  t.failed = failed\n"
@@ -526,47 +661,50 @@ static const char tx_chunk[] =
     "  local begin = ISOLATION[opts and opts.isolation or 'read committed']\n"
     "  if not begin then error('db.tx: unknown isolation ' .. tostring(opts.isolation), 2) end\n"
     "  local read_only = opts and opts.read_only\n"
-    "  begin = read_only and begin .. ', READ ONLY' or begin .. XID\n"
+    "  if read_only then begin = begin .. ', READ ONLY' end\n"
     "  local err, state\n"
     "  for _ = 0, C.retries() do\n"
     "    local conn, res, ok, unsent\n"
     "    conn, err, state = C.acquire()\n"
     "    if not conn then return nil, err, state end\n"
-    "    local t = { conn = conn, after = {}, depth = 0 }\n"
-    "    if read_only then\n"
-    "      ok, err, state = C.exec(conn, begin)\n"
-    "    else\n"
-    "      ok, err, state = C.simple(conn, begin)\n"
-    "      if ok then t.xid, t.pid = ok[1].xid, C.pid(conn) end\n"
+    "    -- BEGIN (and the xid) wait in the queue for the first statement\n"
+    "    local t = { conn = conn, after = {}, depth = 0, queue = { pack(begin) }, pid = C.pid(conn) }\n"
+    "    if not read_only then\n"
+    "      t.queue[2] = pack(XID)\n"
+    "      t.queue[2].on = function(rows) t.xid = rows[1].xid end\n"
     "    end\n"
-    "    if ok then\n"
-    "      txs[co] = t\n"
-    "      res = pack(pcall(fn))\n"
-    "      txs[co] = nil\n"
-    "      if res[1] and not t.retry then -- COMMIT ends the transaction, even failing\n"
-    "        ok, err, state, unsent = exec(t, 'COMMIT')\n"
-    "        if ok and state == 'ROLLBACK' then -- an ignored error had aborted it\n"
-    "          ok, err, state = nil, t.failed[1], t.failed[2]\n"
+    "    txs[co] = t\n"
+    "    res = pack(pcall(fn))\n"
+    "    txs[co] = nil\n"
+    "    if res[1] and not t.retry then\n"
+    "      -- A lost COMMIT is looked up by the xid, so the xid must be known\n"
+    "      -- before COMMIT is sent: when fn only deferred, that is a round trip.\n"
+    "      ok = true\n"
+    "      if not (read_only or t.xid) then ok, err, state, unsent = exec(t) end\n"
+    "      if ok then ok, err, state, unsent = exec(t, 'COMMIT') end -- ends the transaction, even failing\n"
+    "      if ok and state == 'ROLLBACK' then -- an ignored error had aborted it\n"
+    "        ok, err, state = nil, t.failed[1], t.failed[2]\n"
+    "      end\n"
+    "      if not ok and t.xid and not unsent and not C.in_tx(conn) and state\n"
+    "        and (state:sub(1, 2) == '08' or DOUBT[state]) then\n"
+    "        C.release(conn)\n"
+    "        conn = nil\n"
+    "        local fate = outcome(t, err)\n"
+    "        if fate == 'committed' then ok = true end\n"
+    "        if fate == 'unknown' then err, state = '08007: outcome unknown', '08007' end\n"
+    "      end\n"
+    "      if ok then\n"
+    "        if conn then C.release(conn) end\n"
+    "        for _, f in ipairs(t.after) do\n"
+    "          local fok, ferr = pcall(f)\n"
+    "          if not fok then C.log_error(tostring(ferr)) end\n"
     "        end\n"
-    "        if not ok and t.xid and not unsent and state and (state:sub(1, 2) == '08' or DOUBT[state]) then\n"
-    "          C.release(conn)\n"
-    "          conn = nil\n"
-    "          local fate = outcome(t, err)\n"
-    "          if fate == 'committed' then ok = true end\n"
-    "          if fate == 'unknown' then err, state = '08007: outcome unknown', '08007' end\n"
-    "        end\n"
-    "        if ok then\n"
-    "          if conn then C.release(conn) end\n"
-    "          for _, f in ipairs(t.after) do\n"
-    "            local fok, ferr = pcall(f)\n"
-    "            if not fok then C.log_error(tostring(ferr)) end\n"
-    "          end\n"
-    "          return unpack(res, 2, res.n)\n"
-    "        end\n"
-    "      else\n"
-    "        exec(t, 'ROLLBACK')\n"
+    "        return unpack(res, 2, res.n)\n"
     "      end\n"
     "    end\n"
+    "    discard(t)\n"
+    "    -- still open: fn raised, or a deferred statement failed before COMMIT\n"
+    "    if conn and C.in_tx(conn) then exec(t, 'ROLLBACK') end\n"
     "    if conn then C.release(conn) end\n"
     "    if res and not res[1] and not t.retry then error(res[2], 0) end\n"
     "    if not t.retry then return nil, err, state end\n"
@@ -580,7 +718,8 @@ static const char tx_chunk[] =
 int luaopen_cc_db(lua_State *L) {
     static const luaL_Reg fns[] = {
         {"query", lua_db__l_query},       {"acquire", lua_db__l_acquire},
-        {"exec", lua_db__l_exec},         {"simple", lua_db__l_simple},
+        {"exec", lua_db__l_exec},         {"batch", lua_db__l_batch},
+        {"in_tx", lua_db__l_in_tx},
         {"pid", lua_db__l_pid},           {"release", lua_db__l_release},
         {"retries", lua_db__l_retries},   {"log_error", lua_db__l_log_error},
         {"log_warn", lua_db__l_log_warn}, {"outcome_timeout", lua_db__l_outcome_timeout},

@@ -14,17 +14,17 @@
  * TimeZone=UTC, DateStyle=ISO, client_encoding=UTF8 and the statement
  * timeout through the startup packet, so no extra round trip is needed.
  *
- * A query is up to three steps on one connection: DEALLOCATE ALL when the
- * statement cache is full (it is then cleared, which is simpler than LRU and
- * rare), PREPARE under a per-connection name on first use of an SQL text,
- * then EXECUTE by name. pg_query_simple is one step instead: the text goes
- * as one simple-protocol query (several statements, one round trip, and the
- * last statement's result is the answer). Each step is sent with the
- * connection in nonblocking mode (PQflush until the output is out, polling
- * for writability meanwhile), and its results are read with
- * PQconsumeInput/PQisBusy/PQgetResult until PQgetResult returns NULL. A
- * guard timer (statement timeout plus connect timeout) breaks a connection
- * whose server stops answering altogether.
+ * A query is a batch of statements sent as one libpq pipeline: DEALLOCATE
+ * ALL first when the statement cache would overflow (it is then cleared,
+ * which is simpler than LRU and rare), a PREPARE under a per-connection
+ * name for each SQL text c has not prepared yet, each EXECUTE by name, then
+ * one sync. The answers come back in that order (c->expect). A single
+ * statement is a batch of one; the extended protocol sends a sync after
+ * every statement anyway, so it costs what it always did. Everything is sent with the connection in nonblocking mode (PQflush
+ * until the output is out, polling for writability meanwhile), and the
+ * answers are read with PQconsumeInput/PQisBusy/PQgetResult. A guard timer
+ * (statement timeout plus connect timeout) breaks a connection whose server
+ * stops answering altogether.
  *
  * Hand-overs to waiting callers run from a uv_idle_t callback ("kick"), never
  * inside pg_release() or pg_acquire(), since those are called from running
@@ -47,7 +47,9 @@
 #define PG_CACHE_BUCKETS 128 /* power of two */
 
 typedef enum { PG_CLOSED, PG_RESOLVING, PG_CONNECTING, PG_IDLE, PG_BUSY, PG_BACKOFF } pg_state_t;
-typedef enum { STEP_NONE, STEP_DEALLOCATE, STEP_PREPARE, STEP_EXECUTE, STEP_SIMPLE } pg_step_t;
+/* Answers a batch awaits besides 2*i (PREPARE of statement i) and 2*i+1
+ * (its execution). */
+enum { PG_EXPECT_DEALLOCATE = -1, PG_EXPECT_SYNC = -2 };
 
 typedef struct pg_stmt {
     struct pg_stmt *next;
@@ -55,6 +57,18 @@ typedef struct pg_stmt {
     unsigned id;
     char sql[]; /* NUL-terminated */
 } pg_stmt_t;
+
+/* One statement of the query in flight. */
+typedef struct {
+    const char *sql;
+    const char **values;
+    int nparams;
+    uint32_t hash;
+    unsigned id;      /* prepared as cc_s<id> */
+    int prepare;      /* its PREPARE goes in this batch */
+    int prepared;     /* ... and the server confirmed it */
+    PGresult *res;    /* its result */
+} pg_item_t;
 
 typedef struct {
     pg_conn_t *conn;
@@ -78,18 +92,16 @@ struct pg_conn {
     pg_stmt_t *stmts[PG_CACHE_BUCKETS];
     int nstmts;
     unsigned next_id;
-    /* query in flight */
-    pg_step_t step;
-    int flushing;
-    char *qbuf; /* one block: the values array, the sql, the values */
-    const char *sql;
-    const char **values;
-    int nparams;
-    uint32_t qhash;
-    unsigned qid;
-    pg_result_cb cb;
+    /* query in flight (items != NULL) */
+    pg_item_t *items; /* one block with expect and the copied statements */
+    int nitems, flushing;
+    int *expect; /* the answers to come, in send order (pg__batch_plan) */
+    int nexpect, at;
+    int failed_at;  /* the statement that failed, -1 */
+    PGresult *res;  /* the first error */
+    pg_batch_cb cb;
+    pg_result_cb cb1; /* pg_query's */
     void *data;
-    PGresult *res;
     char errbuf[256];
 };
 
@@ -352,20 +364,24 @@ static void pg__conn_open(pg_conn_t *c) {
 
 static void pg__on_guard(uv_timer_t *t) { pg__conn_lost(t->data, "no answer from the server"); }
 
-/* Sends the current step of c's query. Returns 0, or -1 when the
- * connection is lost. */
-static int pg__step_send(pg_conn_t *c) {
+/* Sends c's batch as one pipeline (c->expect lists the answers to come, in
+ * order). Returns 0, or -1 when the connection is lost. */
+static int pg__query_send(pg_conn_t *c) {
     char name[24];
-    int ok;
-    snprintf(name, sizeof name, "cc_s%u", c->qid);
-    if (c->step == STEP_DEALLOCATE)
-        ok = PQsendQuery(c->pq, "DEALLOCATE ALL");
-    else if (c->step == STEP_SIMPLE)
-        ok = PQsendQuery(c->pq, c->sql);
-    else if (c->step == STEP_PREPARE)
-        ok = PQsendPrepare(c->pq, name, c->sql, c->nparams, NULL);
-    else
-        ok = PQsendQueryPrepared(c->pq, name, c->nparams, c->values, NULL, NULL, 0);
+    int ok = PQenterPipelineMode(c->pq);
+    for (int k = 0; ok && k < c->nexpect; k++) {
+        int e = c->expect[k];
+        pg_item_t *it = e >= 0 ? &c->items[e / 2] : NULL;
+        if (it) snprintf(name, sizeof name, "cc_s%u", it->id);
+        if (e == PG_EXPECT_DEALLOCATE)
+            ok = PQsendQueryParams(c->pq, "DEALLOCATE ALL", 0, NULL, NULL, NULL, NULL, 0);
+        else if (e == PG_EXPECT_SYNC)
+            ok = PQpipelineSync(c->pq);
+        else if (e % 2 == 0)
+            ok = PQsendPrepare(c->pq, name, it->sql, it->nparams, NULL);
+        else
+            ok = PQsendQueryPrepared(c->pq, name, it->nparams, it->values, NULL, NULL, 0);
+    }
     if (!ok) return -1;
     int f = PQflush(c->pq);
     if (f < 0) return -1;
@@ -373,18 +389,49 @@ static int pg__step_send(pg_conn_t *c) {
     return pg__poll_set(c, c->flushing ? UV_READABLE | UV_WRITABLE : UV_READABLE);
 }
 
-/* Ends c's query: the callback gets res, or NULL and the error, exactly
- * once; res (which err may point into) is freed afterwards. */
-static void pg__query_finish(pg_conn_t *c, PGresult *res, const char *err, const char *sqlstate) {
-    pg_result_cb cb = c->cb;
-    void *data = c->data;
+/* Forgets the cache entries of statements whose PREPARE this batch sent but
+ * the server did not confirm (aborted by an earlier error, or lost). */
+static void pg__cache_unconfirmed(pg_conn_t *c) {
+    for (int i = 0; i < c->nitems; i++) {
+        pg_item_t *it = &c->items[i];
+        if (!it->prepare || it->prepared) continue;
+        pg_stmt_t **p = pg__cache_find(c, it->sql, it->hash), *s = *p;
+        if (s && s->id == it->id) {
+            *p = s->next;
+            free(s);
+            c->nstmts--;
+        }
+    }
+}
+
+/* Ends c's query: the callback gets the results, or the first error,
+ * exactly once; the results (which err may point into) are freed after. */
+static void pg__query_finish(pg_conn_t *c, const char *err, const char *sqlstate) {
     uv_timer_stop(&c->timer);
-    c->step = STEP_NONE;
+    if (err) pg__cache_unconfirmed(c);
+    pg_item_t *items = c->items;
+    int n = c->nitems, failed = -1;
+    PGresult *res[PG_BATCH_MAX];
+    for (int i = 0; i < n; i++) {
+        res[i] = items[i].res;
+        if (failed < 0 && !res[i]) failed = i;
+    }
+    if (err && failed < 0) failed = c->failed_at >= 0 ? c->failed_at : n - 1;
+    if (!err) failed = -1;
+    pg_result_cb cb1 = c->cb1;
+    pg_batch_cb cb = c->cb;
+    void *data = c->data;
+    PGresult *errres = c->res;
+    c->res = NULL;
+    c->items = NULL;
+    c->nitems = 0;
     c->cb = NULL;
-    free(c->qbuf);
-    c->qbuf = NULL;
-    cb(err ? NULL : res, err, sqlstate, data);
-    PQclear(res);
+    c->cb1 = NULL;
+    if (cb1) cb1(err ? NULL : res[0], err, sqlstate, data);
+    else cb(res, n, failed, err, sqlstate, data);
+    for (int i = 0; i < n; i++) PQclear(res[i]);
+    PQclear(errres);
+    free(items);
 }
 
 /* Takes c's connection out of use and fails its query in flight, if any:
@@ -393,8 +440,6 @@ static void pg__conn_lost(pg_conn_t *c, const char *why) {
     pg__set_error(c->errbuf, sizeof c->errbuf, "connection lost: ", why);
     snprintf(pool.last_error, sizeof pool.last_error, "%s", c->errbuf);
     log_warnf("database connection %d: %s", c->index, c->errbuf);
-    PQclear(c->res);
-    c->res = NULL;
     pg__conn_close(c);
     if (c->state != PG_BUSY) {
         c->backoff_ms = PG_BACKOFF_MIN_MS;
@@ -402,46 +447,58 @@ static void pg__conn_lost(pg_conn_t *c, const char *why) {
         return;
     }
     c->broken = 1;
-    if (c->step != STEP_NONE) pg__query_finish(c, NULL, c->errbuf, "08006");
+    if (c->items) pg__query_finish(c, c->errbuf, "08006");
 }
 
-/* The results of c's current step are complete (in c->res): go on to the
- * next step or finish the query. */
-static void pg__step_done(pg_conn_t *c) {
-    PGresult *res = c->res;
-    c->res = NULL;
+/* Takes one result of c's query (res is never NULL). Returns 1 when the
+ * query is complete, -1 when the connection is lost, else 0. */
+static int pg__query_result(pg_conn_t *c, PGresult *res) {
     ExecStatusType st = PQresultStatus(res);
+    int e = c->at < c->nexpect ? c->expect[c->at] : PG_EXPECT_SYNC;
+    if (st == PGRES_PIPELINE_SYNC) {
+        PQclear(res);
+        return 1;
+    }
+    if (st == PGRES_PIPELINE_ABORTED) {
+        PQclear(res);
+        return 0;
+    }
     if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
         const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
-        const char *msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
-        if (!state || !msg || PQstatus(c->pq) == CONNECTION_BAD) { /* libpq's own error */
-            PQclear(res);
+        if (!state || !PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) || PQstatus(c->pq) == CONNECTION_BAD) {
+            PQclear(res); /* libpq's own error */
             pg__conn_lost(c, PQerrorMessage(c->pq));
-            return;
+            return -1;
         }
+        PQclear(c->res); /* one error per pipeline: the rest is aborted */
+        c->res = res;
+        c->failed_at = e >= 0 ? e / 2 : 0;
         /* 0A000 "cached plan must not change result type": prepare anew */
-        pg_stmt_t **p = pg__cache_find(c, c->sql, c->qhash), *s = *p;
-        if (c->step == STEP_EXECUTE && s && strcmp(state, "0A000") == 0) {
-            *p = s->next;
-            free(s);
-            c->nstmts--;
-        }
-        pg__query_finish(c, res, msg, state);
-        return;
+        pg_item_t *it = e >= 0 ? &c->items[e / 2] : NULL;
+        if (it && e % 2 == 1 && strcmp(state, "0A000") == 0) it->prepared = 0, it->prepare = 1;
+        return 0;
     }
-    if (c->step == STEP_EXECUTE || c->step == STEP_SIMPLE) {
-        pg__query_finish(c, res, NULL, NULL);
-        return;
+    if (e >= 0 && e % 2 == 1) {
+        c->items[e / 2].res = res;
+        return 0;
     }
+    if (e >= 0) c->items[e / 2].prepared = 1;
     PQclear(res);
-    if (c->step == STEP_DEALLOCATE) {
-        pg__cache_clear(c);
-        c->step = STEP_PREPARE;
-    } else {
-        pg__cache_add(c, c->sql, c->qhash, c->qid);
-        c->step = STEP_EXECUTE;
+    return 0;
+}
+
+/* The answers of c's query are all in: the callback gets them. */
+static void pg__query_complete(pg_conn_t *c) {
+    if (!PQexitPipelineMode(c->pq)) {
+        pg__conn_lost(c, PQerrorMessage(c->pq));
+        return;
     }
-    if (pg__step_send(c) < 0) pg__conn_lost(c, PQerrorMessage(c->pq));
+    if (!c->res) {
+        pg__query_finish(c, NULL, NULL);
+        return;
+    }
+    pg__query_finish(c, PQresultErrorField(c->res, PG_DIAG_MESSAGE_PRIMARY),
+                     PQresultErrorField(c->res, PG_DIAG_SQLSTATE));
 }
 
 /* Reads what the server sent on c. Returns -1 when the connection is lost
@@ -456,13 +513,14 @@ static int pg__conn_read(pg_conn_t *c) {
     return 0;
 }
 
-/* Handles the readiness events of c's socket. */
+/* Handles the readiness events of c's socket. Each statement's answer ends
+ * with a NULL from PQgetResult, the pipeline with its sync result. */
 static void pg__conn_events(pg_conn_t *c, int events) {
     if (c->state == PG_CONNECTING) {
         pg__connect_poll(c);
         return;
     }
-    if (c->step == STEP_NONE) { /* idle or held between queries: a server goodbye */
+    if (!c->items) { /* idle or held between queries: a server goodbye */
         pg__conn_read(c);
         return;
     }
@@ -478,16 +536,18 @@ static void pg__conn_events(pg_conn_t *c, int events) {
     while (!PQisBusy(c->pq)) {
         PGresult *res = PQgetResult(c->pq);
         if (!res) {
-            if (c->res) pg__step_done(c);
-            else pg__conn_lost(c, PQerrorMessage(c->pq));
-            return;
-        }
-        if (c->res && PQresultStatus(c->res) == PGRES_FATAL_ERROR) { /* keep the first error */
-            PQclear(res);
+            if (++c->at > c->nexpect) {
+                pg__conn_lost(c, "unexpected end of a pipeline");
+                return;
+            }
             continue;
         }
-        PQclear(c->res);
-        c->res = res;
+        int done = pg__query_result(c, res);
+        if (done < 0) return;
+        if (done) {
+            pg__query_complete(c);
+            return;
+        }
     }
 }
 
@@ -505,56 +565,94 @@ static void pg__on_poll(uv_poll_t *p, int status, int events) {
     }
     pg__conn_events(c, events);
     if (status < 0 && c->poll == p && c->poll_events == 0 && c->pq &&
-        pg__poll_set(c, c->flushing && c->step != STEP_NONE ? UV_READABLE | UV_WRITABLE : UV_READABLE) < 0)
+        pg__poll_set(c, c->flushing && c->items ? UV_READABLE | UV_WRITABLE : UV_READABLE) < 0)
         pg__conn_lost(c, "cannot poll the socket");
 }
 
-/* Starts a query on c: prepared (and cached) unless simple is set. Returns
- * what pg_query documents. */
-static int pg__query_start(pg_conn_t *c, const char *sql, int nparams, const char *const *values, int simple,
-                       pg_result_cb cb, void *data) {
+/* Plans a batch's answers: each statement is executed by name, prepared
+ * first when c has no such statement yet (once per batch for one SQL
+ * text), with DEALLOCATE ALL first when the cache would overflow. Cache
+ * entries are added now and withdrawn if their PREPARE fails. */
+static void pg__batch_plan(pg_conn_t *c) {
+    int fresh = 0;
+    for (int i = 0; i < c->nitems; i++)
+        if (!*pg__cache_find(c, c->items[i].sql, c->items[i].hash)) fresh++;
+    c->nexpect = 0;
+    if (c->nstmts + fresh > PG_CACHE_MAX) {
+        pg__cache_clear(c);
+        c->expect[c->nexpect++] = PG_EXPECT_DEALLOCATE;
+    }
+    for (int i = 0; i < c->nitems; i++) {
+        pg_item_t *it = &c->items[i];
+        pg_stmt_t *st = *pg__cache_find(c, it->sql, it->hash);
+        if (st) {
+            it->id = st->id;
+        } else {
+            it->id = c->next_id++;
+            it->prepare = 1;
+            pg__cache_add(c, it->sql, it->hash, it->id);
+            c->expect[c->nexpect++] = 2 * i;
+        }
+        c->expect[c->nexpect++] = 2 * i + 1;
+    }
+    c->expect[c->nexpect++] = PG_EXPECT_SYNC;
+}
+
+/* Starts the batch of n statements on c, copied into one block. Returns
+ * what pg_batch documents. */
+static int pg__query_start(pg_conn_t *c, const pg_statement_t *stmts, int n, pg_batch_cb cb, pg_result_cb cb1,
+                           void *data) {
     if (c->broken || !c->pq) return -EPIPE;
-    if (c->step != STEP_NONE) return -EBUSY;
-    /* one block: the values array (first, for alignment), the sql, the values */
-    size_t sqllen = strlen(sql) + 1, total = (size_t)nparams * sizeof(char *) + sqllen;
-    for (int i = 0; i < nparams; i++)
-        if (values[i]) total += strlen(values[i]) + 1;
-    char *buf = malloc(total);
+    if (c->items) return -EBUSY;
+    if (n < 1 || n > PG_BATCH_MAX) return -EINVAL;
+    /* one block: items, expectations, then per statement its values array, sql and values */
+    size_t total = (size_t)n * sizeof(pg_item_t) + (size_t)(2 * n + 2) * sizeof(int);
+    for (int i = 0; i < n; i++) {
+        total += (size_t)stmts[i].nparams * sizeof(char *) + strlen(stmts[i].sql) + 1 + sizeof(char *);
+        for (int k = 0; k < stmts[i].nparams; k++)
+            if (stmts[i].values[k]) total += strlen(stmts[i].values[k]) + 1;
+    }
+    char *buf = calloc(1, total);
     if (!buf) return -ENOMEM;
-    const char **vals = (const char **)buf;
-    char *s = buf + (size_t)nparams * sizeof(char *);
-    memcpy(s, sql, sqllen);
-    c->qbuf = buf;
-    c->sql = s;
-    s += sqllen;
-    for (int i = 0; i < nparams; i++) {
-        vals[i] = NULL;
-        if (!values[i]) continue;
-        size_t n = strlen(values[i]) + 1;
-        memcpy(s, values[i], n);
-        vals[i] = s;
-        s += n;
+    pg_item_t *items = (pg_item_t *)buf;
+    c->expect = (int *)(items + n);
+    char *s = (char *)(c->expect + 2 * n + 2);
+    for (int i = 0; i < n; i++) {
+        pg_item_t *it = &items[i];
+        s += (sizeof(char *) - (uintptr_t)s % sizeof(char *)) % sizeof(char *);
+        it->values = (const char **)s;
+        it->nparams = stmts[i].nparams;
+        s += (size_t)it->nparams * sizeof(char *);
+        size_t len = strlen(stmts[i].sql) + 1;
+        memcpy(s, stmts[i].sql, len);
+        it->sql = s;
+        it->hash = pg__hash_sql(s);
+        s += len;
+        for (int k = 0; k < it->nparams; k++) {
+            const char *v = stmts[i].values[k];
+            it->values[k] = NULL;
+            if (!v) continue;
+            len = strlen(v) + 1;
+            memcpy(s, v, len);
+            it->values[k] = s;
+            s += len;
+        }
     }
-    c->values = vals;
-    c->nparams = nparams;
-    c->qhash = pg__hash_sql(c->sql);
+    c->items = items;
+    c->nitems = n;
+    c->at = 0;
+    c->failed_at = -1;
     c->cb = cb;
+    c->cb1 = cb1;
     c->data = data;
-    pg_stmt_t *st = simple ? NULL : *pg__cache_find(c, c->sql, c->qhash);
-    if (simple) {
-        c->step = STEP_SIMPLE;
-    } else if (st) {
-        c->qid = st->id;
-        c->step = STEP_EXECUTE;
-    } else {
-        c->qid = c->next_id++;
-        c->step = c->nstmts >= PG_CACHE_MAX ? STEP_DEALLOCATE : STEP_PREPARE;
-    }
-    if (pg__step_send(c) < 0) {
-        c->step = STEP_NONE;
+    pg__batch_plan(c);
+    if (pg__query_send(c) < 0) {
+        pg__cache_unconfirmed(c);
+        c->items = NULL;
+        c->nitems = 0;
         c->cb = NULL;
+        c->cb1 = NULL;
         free(buf);
-        c->qbuf = NULL;
         pg__conn_lost(c, PQerrorMessage(c->pq)); /* busy: only marks it broken */
         return -EPIPE;
     }
@@ -563,13 +661,20 @@ static int pg__query_start(pg_conn_t *c, const char *sql, int nparams, const cha
     return 0;
 }
 
-int pg_query(pg_conn_t *c, const char *sql, int nparams, const char *const *values, pg_result_cb cb,
-             void *data) {
-    return pg__query_start(c, sql, nparams, values, 0, cb, data);
+int pg_batch(pg_conn_t *c, const pg_statement_t *stmts, int n, pg_batch_cb cb, void *data) {
+    return pg__query_start(c, stmts, n, cb, NULL, data);
 }
 
-int pg_query_simple(pg_conn_t *c, const char *sql, pg_result_cb cb, void *data) {
-    return pg__query_start(c, sql, 0, NULL, 1, cb, data);
+int pg_query(pg_conn_t *c, const char *sql, int nparams, const char *const *values, pg_result_cb cb,
+             void *data) {
+    pg_statement_t st = {sql, nparams, values};
+    return pg__query_start(c, &st, 1, NULL, cb, data);
+}
+
+int pg_in_transaction(pg_conn_t *c) {
+    if (!c->pq || c->broken) return 0;
+    PGTransactionStatusType st = PQtransactionStatus(c->pq);
+    return st == PQTRANS_INTRANS || st == PQTRANS_INERROR;
 }
 
 int pg_backend_pid(pg_conn_t *c) { return c->pq && !c->broken ? PQbackendPID(c->pq) : 0; }

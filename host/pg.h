@@ -5,8 +5,8 @@
  * connecting, idle, busy, backoff) driven by a uv_poll_t on its socket; host
  * names are resolved with uv_getaddrinfo and libpq gets the address, since
  * PQconnectStart would resolve them with a blocking call (PLATFORM.md).
- * Statements run as prepared statements, cached per connection by SQL text
- * (or, on request, as one multi-statement simple query).
+ * Statements run as prepared statements, cached per connection by SQL text,
+ * alone or several in one pipeline (pg_batch: one round trip).
  * When every connection is busy, callers wait in a FIFO queue up to the wait
  * timeout ("pool timeout"); a connection that breaks is reopened with
  * exponential backoff (100 ms doubling to 5 s), and requests on it fail at
@@ -64,20 +64,45 @@ int pg_acquire(pg_conn_t **out, pg_acquire_cb cb, void *data, const char **err, 
 void pg_release(pg_conn_t *c);
 
 /* Runs sql with nparams text parameters (values[i] NULL = SQL NULL; sql and
- * values are copied) on the acquired connection c. The statement is
- * prepared on first use on c and then executed by name. Returns 0 and cb
- * fires once from the loop; -EPIPE when c's connection is lost (cb is not
- * called; release c); -EBUSY when a query is already in flight on c;
- * -ENOMEM. */
+ * values are copied) on the acquired connection c: pg_batch of one
+ * statement. Returns 0 and cb fires once from the loop; -EPIPE when c's
+ * connection is lost (cb is not called; release c); -EBUSY when a query is
+ * already in flight on c; -ENOMEM. */
 int pg_query(pg_conn_t *c, const char *sql, int nparams, const char *const *values, pg_result_cb cb,
              void *data);
 
-/* Runs sql, which may hold several statements separated by semicolons and
- * takes no parameters, as one simple-protocol query on c: one round trip,
- * nothing prepared or cached. cb gets the last statement's result, or the
- * first error (the server skips the statements after a failing one). Returns
- * what pg_query returns. */
-int pg_query_simple(pg_conn_t *c, const char *sql, pg_result_cb cb, void *data);
+/* The most statements one pg_batch may carry. */
+#define PG_BATCH_MAX 64
+
+typedef struct {
+    const char *sql;
+    int nparams;
+    const char *const *values; /* NULL = SQL NULL */
+} pg_statement_t;
+
+/* res[0..n-1]: each statement's result (PGRES_TUPLES_OK or
+ * PGRES_COMMAND_OK), or NULL from the failed one on. failed is the index of
+ * the first statement that failed (-1 when all ran); err and sqlstate then
+ * say why: the server's error for that statement, or 08006 when the
+ * connection was lost (statements before failed may then have run, or not:
+ * only their results say so). Everything belongs to pg.c and is valid
+ * during the call. */
+typedef void (*pg_batch_cb)(PGresult *const *res, int n, int failed, const char *err, const char *sqlstate,
+                            void *data);
+
+/* Runs n statements (1..PG_BATCH_MAX; everything is copied) on c as one
+ * pipeline: all are sent at once, followed by one sync, so the batch costs
+ * one round trip; the server runs them in order and, after an error, skips
+ * the rest. Each statement is prepared on first use on c (cached by SQL
+ * text) and then executed by name. Outside a transaction block the batch is
+ * one implicit transaction; inside one, an error leaves it aborted. Returns
+ * 0 and cb fires once from the loop; -EINVAL for a bad n; otherwise what
+ * pg_query returns. */
+int pg_batch(pg_conn_t *c, const pg_statement_t *stmts, int n, pg_batch_cb cb, void *data);
+
+/* 1 while c's session is inside a transaction block (a failed one too),
+ * else 0 (also when c has no working connection). */
+int pg_in_transaction(pg_conn_t *c);
 
 /* The server process id of c's session (PQbackendPID), 0 when c has no
  * working connection. */

@@ -3,8 +3,8 @@
  *
  * The pool runs on a libuv loop in the main thread; the fake server runs on
  * the loopback harness's client thread with a blocking socket and speaks
- * just enough of the protocol (startup, AuthenticationOk, ReadyForQuery, one
- * simple Query). Its goodbye is what a server shutting down sends: a FATAL
+ * just enough of the protocol (startup, AuthenticationOk, ReadyForQuery,
+ * then it reads a two-statement pipeline up to its Sync). Its goodbye is what a server shutting down sends: a FATAL
  * ErrorResponse, then a reset. It sends both from inside loopback_call(), so
  * the loop sees them in one readiness report (readable and error at once),
  * the way a busy worker does when PostgreSQL restarts under load. libuv
@@ -35,9 +35,13 @@ static double started_ms, finished_ms;
 
 /* ---- pool side (loop thread) ---- */
 
-static void on_result(PGresult *res, const char *err, const char *sqlstate, void *data) {
+static int result_failed = -2;
+
+static void on_result(PGresult *const *res, int n, int failed, const char *err, const char *sqlstate, void *data) {
     (void)res;
+    (void)n;
     (void)data;
+    result_failed = failed;
     snprintf(result_err, sizeof result_err, "%s", err ? err : "");
     snprintf(result_state, sizeof result_state, "%s", sqlstate ? sqlstate : "");
     finished_ms = loopback_now_ms();
@@ -52,8 +56,10 @@ static void on_acquired(pg_conn_t *c, const char *err, const char *sqlstate, voi
         return;
     }
     conn = c;
-    if (pg_query_simple(c, "SELECT 1", on_result, NULL) < 0) {
-        snprintf(result_err, sizeof result_err, "pg_query_simple refused");
+    static const char *one[] = {"1"};
+    pg_statement_t batch[] = {{"SELECT $1::int", 1, one}, {"SELECT 2", 0, NULL}};
+    if (pg_batch(c, batch, 2, on_result, NULL) < 0) {
+        snprintf(result_err, sizeof result_err, "pg_batch refused");
         finished = 1;
     }
 }
@@ -121,7 +127,11 @@ static void fake_server(void) {
     CHECK(len > 8 && len - 4 <= sizeof buf && loopback_read_exact(server_fd, buf, len - 4) == 0);
     static const char hello[] = {'R', 0, 0, 0, 8, 0, 0, 0, 0, 'Z', 0, 0, 0, 5, 'I'};
     CHECK(loopback_send(server_fd, hello, sizeof hello) == 0);
-    CHECK(read_message(server_fd, buf, sizeof buf) == 'Q');
+    /* Parse, Bind, Describe, Execute for each statement, then one Sync */
+    int type, messages = 0;
+    while ((type = read_message(server_fd, buf, sizeof buf)) > 0 && type != 'S') messages++;
+    CHECK(type == 'S');
+    CHECK(messages == 8);
     loopback_call(fatal_and_reset);
     CHECK(loopback_wait(is_finished, NULL, 10000) == 1);
     loopback_call(release_conn);
@@ -153,6 +163,7 @@ int main(void) {
     /* The query failed as a lost connection, from the reset itself. */
     CHECK(finished);
     CHECK_STR(result_state, "08006");
+    CHECK(result_failed == 0); /* no statement had an answer */
     CHECK(strstr(result_err, "connection lost") != NULL);
     CHECK(strstr(result_err, "no answer from the server") == NULL);
     printf("test_pg: query failed %.1f ms after the reset: %s\n", finished_ms - started_ms, result_err);

@@ -199,7 +199,7 @@ local COUNT_PROGRESS = "INSERT INTO user_missions AS um (user_id, mission_id, pe
 progress.on_counts(function(user_id, counts, game_type)
   local current, kinds = current_periods(), json.array()
   for kind, p in pairs(current) do kinds[#kinds + 1] = { kind = kind, start = p.start, reset_at = p.reset_at } end
-  store.query(COUNT_PROGRESS, user_id, counts, kinds, game_type)
+  store.defer(COUNT_PROGRESS, user_id, counts, kinds, game_type) -- no answer needed: goes with the next statement
 end)
 
 --- list(user_id, mission_type) -> [UserMission] of the current periods

@@ -6,12 +6,18 @@
 -- The play id is reserved with the debit (wallet.stake: one statement) so
 -- the ledger reference `play:<id>` can name the play before it is drawn.
 -- The debit comes before the nonce: locks are always taken wallet first,
--- then seed, and a short balance (400 from the wallet) rolls back before
--- anything else happened, so no play row, ledger row, nonce or progress is
--- left behind. The play row, its user action and its outbox event are one
+-- then seed, and a short balance (400 from the wallet) rolls the whole
+-- transaction back, so no play row, ledger row, nonce or progress is left
+-- behind. The play row, its user action and its outbox event are one
 -- statement too (the hot path writes the rows events_log.lua writes
--- elsewhere): a spin is BEGIN, stake, nonce, [payout], record, progress,
--- COMMIT.
+-- elsewhere).
+--
+-- Round trips are what a play costs most (each one wakes the host and the
+-- server), so statements whose answer can wait are deferred (db.defer) and
+-- travel in one pipeline with the next one that must be answered: BEGIN,
+-- the stake and the nonce go together; the payout, the record and the
+-- progress writes go with the event progress (whose answer decides event
+-- completion) or with COMMIT. A slot spin is three round trips.
 local store = require "lib.store"
 local fair = require "lib.fair"
 local wallet = require "domain.wallet"
@@ -40,26 +46,24 @@ local M = {}
 function M.run(user_id, p)
   assert(p.bet > 0 and p.bet % 1 == 0, "plays.run: bet must be a positive integer")
   return store.tx(function()
-    local id, balance = wallet.stake(user_id, p.bet, p.idempotency_key)
-    local seed = fairness.take_nonce(user_id)
+    local staked = wallet.stake(user_id, p.bet, p.idempotency_key)
+    local seed = fairness.take_nonce(user_id) -- sends BEGIN, the stake and the nonce at once
+    local id, balance, at = staked()
     local outcome, payout = p.draw(fair.stream(seed.server_seed, seed.client_seed, seed.nonce), id)
     assert(payout >= 0 and payout % 1 == 0, "plays.run: payout must be a non-negative integer")
     assert(not (p.pending and payout > 0), "plays.run: a pending play has no payout yet")
     store.after_commit(function() metrics.play(p.game_type, p.bet, payout) end)
-    if payout > 0 then
-      balance = wallet.change(user_id, { tokens = payout },
-        { reason = "game_payout", reference = "play:" .. id, idempotency_key = p.idempotency_key }).tokens
-    end
+    if payout > 0 then balance = wallet.pay(user_id, id, balance, payout, p.idempotency_key) end
     local play = {
       id = id, user_id = user_id, game_type = p.game_type, bet = p.bet, outcome = outcome, payout = payout,
       is_win = payout > p.bet, balance = balance, nonce = seed.nonce, server_seed_hash = seed.server_seed_hash,
-      client_seed = seed.client_seed, fairness_seed_id = seed.seed_id,
+      client_seed = seed.client_seed, fairness_seed_id = seed.seed_id, created_at = at,
     }
     local status = p.pending and "pending" or "settled"
     -- A pending play's outcome stays in its row only (a crash point is
     -- secret until the round ends); the action and the outbox event carry
     -- the figures, the play row the outcome.
-    play.created_at = store.one("WITH g AS (INSERT INTO game_plays (id, user_id, game_type, bet_amount, payout, "
+    store.defer("WITH g AS (INSERT INTO game_plays (id, user_id, game_type, bet_amount, payout, "
       .. "is_win, outcome, status, fairness_seed_id, nonce, server_seed_hash, client_seed, settled_at) "
       .. "VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8::text, $9, $10, $11, $12, CASE WHEN $8::text = 'settled' THEN now() END) "
       .. "RETURNING created_at), "
@@ -72,9 +76,9 @@ function M.run(user_id, p)
       .. "'bet_amount', $4::bigint, 'payout', $5::bigint, 'is_win', $6::boolean, 'status', $8::text, "
       .. "'nonce', $10::bigint, 'server_seed_hash', $11::text, 'client_seed', $12::text, "
       .. "'created_at', to_char(g.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')) FROM g) "
-      .. "SELECT created_at FROM g",
+      .. "SELECT 1 FROM g",
       id, user_id, p.game_type, p.bet, payout, play.is_win, outcome, status, seed.seed_id, seed.nonce,
-      seed.server_seed_hash, seed.client_seed, p.action_type).created_at
+      seed.server_seed_hash, seed.client_seed, p.action_type)
     if p.record then p.record(play) end
     progress.emit(user_id, { kind = "play", game_type = p.game_type, bet = p.bet, payout = payout,
                              win = play.is_win, play_id = id })

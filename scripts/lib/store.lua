@@ -48,6 +48,14 @@ function M.one(sql, ...)
   return (M.query(sql, ...))[1]
 end
 
+--- defer(sql, ...): inside a transaction, queues a write whose answer
+--- nobody waits for (db.defer): it goes to the server with the next
+--- statement, or the COMMIT, in one round trip; its failure fails the
+--- transaction like any other (a 503 when the database is out of reach).
+function M.defer(sql, ...)
+  db.defer(sql, ...)
+end
+
 --- tx(fn, opts) -> fn's results; errors raised in fn pass through unchanged
 --- (so a named error raised inside a transaction is the answer, nothing written).
 function M.tx(fn, opts)

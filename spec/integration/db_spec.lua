@@ -1,6 +1,6 @@
 -- db_spec.lua - host.db against a real PostgreSQL, through the fixture routes
 -- of spec/fixtures/scripts/routes/db.lua: typed rows, transactions under
--- concurrency, rollback on error, after_commit, pool exhaustion, and a
+-- concurrency, rollback on error, deferred statements (db.defer), after_commit, pool exhaustion, and a
 -- PostgreSQL restart under load. Needs the test command's environment:
 -- DATABASE_URL and PG* (psql), CC_SERVICES_DATADIR (tools/services.sh).
 local support = require "spec.support.host"
@@ -96,6 +96,49 @@ describe("host.db", function()
     assert.equal(500, res.status)
     assert.truthy(res.json.request_id)
     assert.equal(0, host:request("GET", "/test/db/items?name=ghost").json.count)
+  end)
+
+  it("sends deferred statements with the next one, in order, and hands each its answer", function()
+    local res = host:request("POST", "/test/db/defer?name=deferred&mode=commit")
+    assert.equal(200, res.status)
+    assert.is_true(res.json.committed)
+    assert.equal(3, res.json.seen) -- the read went after the three inserts
+    assert.equal(3, #res.json.ids)
+    assert.truthy(res.json.ids[1] < res.json.ids[2] and res.json.ids[2] < res.json.ids[3])
+    assert.equal(3, host:request("GET", "/test/db/items?name=deferred").json.count)
+    res = host:request("POST", "/test/db/defer?name=deferred-many&mode=many")
+    assert.equal(100, res.json.seen) -- more than one pipeline's worth
+    assert.equal(100, host:request("GET", "/test/db/items?name=deferred-many").json.count)
+    res = host:request("POST", "/test/db/defer?name=deferred-outside&mode=outside")
+    assert.equal(200, res.status)
+    assert.truthy(res.json.id > 0)
+    assert.equal(1, host:request("GET", "/test/db/items?name=deferred-outside").json.count)
+  end)
+
+  it("fails the COMMIT when a deferred statement fails, and writes nothing", function()
+    for _ = 1, 3 do -- the same pooled connections serve on: nothing is left open on them
+      local res = host:request("POST", "/test/db/defer?name=deferred-fail&mode=fail")
+      assert.equal(200, res.status)
+      assert.is_false(res.json.committed)
+      assert.equal("23502", res.json.sqlstate) -- not-null violation
+      assert.equal("23502", res.json.answer_state) -- the failed statement's own answer
+      assert.equal(0, host:request("GET", "/test/db/items?name=deferred-fail").json.count)
+    end
+    -- rolled back before release: no connection was handed back inside a transaction
+    assert.falsy(host:log_text():find("released inside a transaction", 1, true))
+    local res = host:request("POST", "/test/db/defer?name=deferred-raise&mode=raise")
+    assert.is_false(res.json.committed)
+    assert.truthy(res.json.error:find("deliberate failure", 1, true))
+    assert.equal(0, host:request("GET", "/test/db/items?name=deferred-raise").json.count)
+  end)
+
+  it("drops the deferred statements of a savepoint that rolls back, keeps the rest", function()
+    local res = host:request("POST", "/test/db/defer?name=deferred-nested&mode=nested")
+    assert.is_true(res.json.committed)
+    assert.is_true(res.json.nested_error)
+    assert.truthy(res.json.inner_answer:find("not run", 1, true))
+    assert.equal(1, host:request("GET", "/test/db/items?name=deferred-nested").json.count)
+    assert.equal(0, host:request("GET", "/test/db/items?name=deferred-nested-inner").json.count)
   end)
 
   it("runs after_commit once per committed transaction, never for a rolled-back one", function()

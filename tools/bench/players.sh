@@ -88,13 +88,13 @@ capture_spin() {
 	luajit tools/bench/spinsql.lua "$trace" "$windows" "$tmp/spin-shape" >"$tmp/spin.shapes" ||
 		die "could not turn the captured spins into pgbench scripts"
 	SPIN_SCRIPTS=() SPIN_DEFS=()
-	local script weight statements trips defs
-	while read -r script weight statements trips; do
+	local script weight statements trips host_trips defs
+	while read -r script weight statements trips host_trips; do
 		SPIN_SCRIPTS+=(-f "$script@$weight")
 		mapfile -d '' defs <"${script%.sql}.def"
 		SPIN_DEFS+=("${defs[@]}")
-		printf '%s of %s spins ran %s statements in %s round trips (%s)\n' "$weight" "$CAPTURE_SPINS" \
-			"$statements" "$trips" "$(basename "$script")"
+		printf '%s of %s spins ran %s statements in %s round trips; the script makes %s (%s)\n' "$weight" \
+			"$CAPTURE_SPINS" "$statements" "$host_trips" "$trips" "$(basename "$script")"
 	done <"$tmp/spin.shapes" >"$tmp/spin.captured"
 	sed 's/^/  captured: /' "$tmp/spin.captured" >&2
 	[[ -n ${BENCH_OUT:-} ]] && mkdir -p "$BENCH_OUT" && cp "$tmp"/spin-shape* "$BENCH_OUT/"

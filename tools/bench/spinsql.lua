@@ -13,7 +13,8 @@
 --             tells which it is.
 --   OUT_PREFIX  writes OUT_PREFIX<n>.sql (one script per shape) and
 --             OUT_PREFIX<n>.def (its constants, NUL-separated -Dname=value)
--- Prints one line per shape: "<script> <weight> <statements> <round trips>".
+-- Prints one line per shape: "<script> <weight> <statements> <round trips>
+-- of the script> <round trips of the host>".
 --
 -- A spin is the transaction (BEGIN … COMMIT, same connection) holding the
 -- statements that carry the player's id as a parameter. Spins whose statement texts
@@ -37,7 +38,10 @@
 --                  (the bet, the game type, the outcome JSON, timestamps).
 -- Statements the host sent without waiting (a simple query holding several
 -- statements, or pipelined executions) go into one \startpipeline block, so
--- the round trips match. pgbench reads `:name` anywhere in a statement as a
+-- the round trips match, with one exception: pgbench 15 cannot \gset inside
+-- a pipeline, so a statement whose answer feeds a later one leaves its
+-- pipeline and goes alone (the pipeline goes on after it). The script then
+-- makes more round trips than the host: both counts are printed. pgbench reads `:name` anywhere in a statement as a
 -- variable, even inside a string literal, so literals holding a colon are
 -- rewritten as E'' literals with \x3a.
 local cjson = require "cjson"
@@ -363,6 +367,16 @@ local function translate(shape, index)
   for _, n in ipairs(notes) do lines[#lines + 1] = "-- " .. n end
   lines[#lines + 1] = "\\set seq :seq + 1"
   lines[#lines + 1] = "\\set uid :umin + (:client_id * :stride + :seq) % :nusers"
+  -- the host's round trips, then the script's: a \gset statement alone
+  local host_groups, g = 0, 0
+  for i, u in ipairs(rep) do
+    if i == 1 or rep[i - 1].group ~= u.group then host_groups = host_groups + 1 end
+  end
+  for i, u in ipairs(rep) do
+    if i == 1 or rep[i - 1].group ~= u.group or gset[i] or gset[i - 1] then g = g + 1 end
+    u.script_group = g
+  end
+  for _, u in ipairs(rep) do u.group = u.script_group end
   local groups = 0
   for i, u in ipairs(rep) do
     local sql = guard_colons(u.sql):gsub("%$(%d+)", function(d)
@@ -389,7 +403,7 @@ local function translate(shape, index)
   f = assert(io.open(prefix .. index .. ".def", "w"))
   for _, d in ipairs(defs) do f:write(d, "\0") end
   f:close()
-  return script, #rep, groups
+  return script, #rep, groups, host_groups
 end
 
 -- A shape seen fewer than 3 times cannot tell a data flow from a
@@ -399,8 +413,8 @@ for _, key in ipairs(order) do
   local shape = shapes[key]
   if #shape.instances >= 3 or captured < 10 then
     emitted = emitted + 1
-    local script, statements, trips = translate(shape, emitted)
-    print(script, #shape.instances, statements, trips)
+    local script, statements, trips, host_trips = translate(shape, emitted)
+    print(script, #shape.instances, statements, trips, host_trips)
   else
     io.stderr:write(string.format("spinsql: a shape of %d statements seen in %d of %d spins is left out\n",
       #shape.instances[1], #shape.instances, captured))

@@ -130,6 +130,12 @@ describe("host.db", function()
     assert.is_false(res.json.committed)
     assert.truthy(res.json.error:find("deliberate failure", 1, true))
     assert.equal(0, host:request("GET", "/test/db/items?name=deferred-raise").json.count)
+    for _ = 1, 10 do -- more than the pools hold: each raise gives its connection back
+      res = host:request("POST", "/test/db/defer?name=deferred-bad&mode=bad_param")
+      assert.is_false(res.json.committed)
+      assert.truthy(res.json.error:find("cannot encode a function", 1, true), res.json.error)
+    end
+    assert.equal(0, host:request("GET", "/test/db/items?name=deferred-bad").json.count)
   end)
 
   it("drops the deferred statements of a savepoint that rolls back, keeps the rest", function()

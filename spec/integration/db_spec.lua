@@ -109,6 +109,10 @@ describe("host.db", function()
     res = host:request("POST", "/test/db/defer?name=deferred-many&mode=many")
     assert.equal(100, res.json.seen) -- more than one pipeline's worth
     assert.equal(100, host:request("GET", "/test/db/items?name=deferred-many").json.count)
+    res = host:request("POST", "/test/db/defer?name=deferred-distinct&mode=distinct")
+    assert.is_true(res.json.committed)
+    assert.equal(2 * (300 + 300 * 301 / 2), res.json.sum) -- every answer right across the cache resets
+    assert.truthy(res.json.prepared <= 256, res.json.prepared) -- the session's statements were deallocated
     res = host:request("POST", "/test/db/defer?name=deferred-outside&mode=outside")
     assert.equal(200, res.status)
     assert.truthy(res.json.id > 0)

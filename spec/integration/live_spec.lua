@@ -229,6 +229,25 @@ describe("the event stream", function()
     assert.equal(#items, #peek("game_events", 200).json.items) -- nothing relayed twice meanwhile
   end)
 
+  it("relays a pass of rows over several topics in chunks: each row once, in id order", function()
+    -- 400 rows committed at once, so one relay pass takes them all: chunks
+    -- of 150, 150 and 100 rows, two streams in each
+    api.sql(host, "INSERT INTO outbox_events (topic, event_type, payload) SELECT CASE WHEN g % 2 = 0 "
+      .. "THEN 'user_actions' ELSE 'rewards' END, 'spec.bulk', jsonb_build_object('n', g) "
+      .. "FROM generate_series(1, 400) g")
+    assert.truthy(support.wait_for(function()
+      return scalar("SELECT count(*) FROM outbox_events WHERE relayed_at IS NULL") == "0"
+    end, 10))
+    for topic, last in pairs { user_actions = 400, rewards = 399 } do
+      local items = peek(topic, 200).json.items
+      local ns = {}
+      for i, e in ipairs(items) do ns[i] = e.event_type == "spec.bulk" and e.payload.n or -1 end
+      local want = {}
+      for i = 1, 200 do want[i] = last - 2 * (i - 1) end
+      assert.same(want, ns) -- the newest 200 of each stream, newest first: no gap, no repeat
+    end
+  end)
+
   it("records a player's action, refuses reserved types, and peeks newest first", function()
     local res = host:request("POST", "/api/actions", { action_type = "OPENED_SHOP", action_data = { tab = "gems" } },
       player.headers)

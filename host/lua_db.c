@@ -79,7 +79,7 @@
 enum { DB_QUERY, DB_EXEC, DB_ACQUIRE };
 
 /* One waiting call; the parameters are copied only while waiting for a
- * connection (pg_query copies them itself). */
+ * connection (pg_batch copies them itself). */
 typedef struct {
     lua_State *co;
     int mode;
@@ -263,13 +263,24 @@ static int lua_db__push_lost(lua_State *L) { return lua_db__push_error(L, "conne
 
 /* ---- completions (from the loop) ------------------------------------------ */
 
-static void lua_db__on_result(PGresult *res, const char *err, const char *sqlstate, void *data) {
+/* The answer of one statement (a batch of one). */
+static void lua_db__on_result(PGresult *const *res, int n, int failed, const char *err, const char *sqlstate,
+                              void *data) {
+    (void)n;
     db_req_t *r = data;
     lua_State *co = r->co;
-    int n = res ? lua_db__push_result(co, res, r->mode == DB_EXEC) : lua_db__push_error(co, err, sqlstate);
+    int nret = failed < 0 ? lua_db__push_result(co, res[0], r->mode == DB_EXEC)
+                          : lua_db__push_error(co, err, sqlstate);
     if (r->mode == DB_QUERY) pg_release(r->conn);
     free(r);
-    vm_resume(co, n);
+    vm_resume(co, nret);
+}
+
+/* Sends sql with its values on c as a batch of one; r is resumed with its
+ * answer. Returns what pg_batch returns. */
+static int lua_db__send_one(pg_conn_t *c, const char *sql, int nparams, const char *const *values, db_req_t *r) {
+    pg_statement_t st = {sql, nparams, values};
+    return pg_batch(c, &st, 1, lua_db__on_result, r);
 }
 
 static void lua_db__on_acquired(pg_conn_t *c, const char *err, const char *sqlstate, void *data) {
@@ -283,7 +294,7 @@ static void lua_db__on_acquired(pg_conn_t *c, const char *err, const char *sqlst
         n = 1;
     } else {
         r->conn = c;
-        if (pg_query(c, r->sql, r->nparams, r->values, lua_db__on_result, r) == 0) return;
+        if (lua_db__send_one(c, r->sql, r->nparams, r->values, r) == 0) return;
         pg_release(c);
         n = lua_db__push_lost(co);
     }
@@ -307,7 +318,7 @@ static int lua_db__exec_on(lua_State *L, pg_conn_t *c, int mode, const char *sql
     db_req_t *r = lua_db__req_copy(L, mode, NULL, vals, 0);
     if (!r) return luaL_error(L, "out of memory");
     r->conn = c;
-    int rc = pg_query(c, sql, n, vals, lua_db__on_result, r);
+    int rc = lua_db__send_one(c, sql, n, vals, r);
     if (rc == 0) return vm_suspend(L);
     free(r);
     if (mode == DB_QUERY) pg_release(c);
@@ -393,19 +404,17 @@ static void lua_db__on_batch(PGresult *const *res, int n, int failed, const char
     if (failed >= 0) {
         nret += lua_db__push_error(co, err, sqlstate) - 1; /* err, sqlstate after the nil */
         lua_remove(co, -3);
-        lua_pushinteger(co, failed + 1);
-        nret++;
     }
     free(r);
     vm_resume(co, nret);
 }
 
-/* batch(connection, statements) -> answers [, err, sqlstate, failed [, true]]
+/* batch(connection, statements) -> answers [, err, sqlstate [, true]]
  * statements: an array of {sql, param1, …, n = 1 + #params}, sent as one
  * pipeline (pg_batch). answers[i] = {rows, count, tag} for each statement
- * that ran; on a failure, err and sqlstate say why, failed is the index of
- * the statement that failed (the ones after it did not run), and a fifth
- * result true means nothing was sent at all (the connection was gone). */
+ * that ran; on a failure, err and sqlstate say why (the statement after the
+ * last answer failed, the ones after it did not run), and a fourth result
+ * true means nothing was sent at all (the connection was gone). */
 static int lua_db__l_batch(lua_State *L) {
     luaL_checktype(L, 1, LUA_TLIGHTUSERDATA);
     luaL_checktype(L, 2, LUA_TTABLE);
@@ -448,9 +457,8 @@ static int lua_db__l_batch(lua_State *L) {
     lua_newtable(L);
     lua_db__push_lost(L);
     lua_remove(L, -3);
-    lua_pushinteger(L, 1);
     lua_pushboolean(L, 1);
-    return 5;
+    return 4;
 }
 
 /* in_tx(connection) -> true while its session is inside a transaction
@@ -541,7 +549,7 @@ static const char tx_chunk[] =
     "  local q = t.queue\n"
     "  if sql then q[#q + 1] = pack(sql, ...) end\n"
     "  if #q == 0 then return {}, 0 end\n"
-    "  local answers, err, state, _, unsent = C.batch(t.conn, q) -- raises before sending on misuse\n"
+    "  local answers, err, state, unsent = C.batch(t.conn, q) -- raises before sending on misuse\n"
     "  t.queue = {}\n"
     "  for i, item in ipairs(q) do\n"
     "    item.answer = answers[i] or { nil, err, state }\n"

@@ -20,9 +20,10 @@
  * name for each SQL text c has not prepared yet, each EXECUTE by name, then
  * one sync. The answers come back in that order (c->expect). A single
  * statement is a batch of one; the extended protocol sends a sync after
- * every statement anyway, so it costs what it always did. Everything is sent with the connection in nonblocking mode (PQflush
- * until the output is out, polling for writability meanwhile), and the
- * answers are read with PQconsumeInput/PQisBusy/PQgetResult. A guard timer
+ * every statement anyway, so it costs what it always did. Everything is
+ * sent with the connection in nonblocking mode (PQflush until the output is
+ * out, polling for writability meanwhile), and the answers are read with
+ * PQconsumeInput/PQisBusy/PQgetResult. A guard timer
  * (statement timeout plus connect timeout) breaks a connection whose server
  * stops answering altogether.
  *
@@ -97,10 +98,8 @@ struct pg_conn {
     int nitems, flushing;
     int *expect; /* the answers to come, in send order (pg__batch_plan) */
     int nexpect, at;
-    int failed_at;  /* the statement that failed, -1 */
     PGresult *res;  /* the first error */
     pg_batch_cb cb;
-    pg_result_cb cb1; /* pg_query's */
     void *data;
     char errbuf[256];
 };
@@ -416,9 +415,8 @@ static void pg__query_finish(pg_conn_t *c, const char *err, const char *sqlstate
         res[i] = items[i].res;
         if (failed < 0 && !res[i]) failed = i;
     }
-    if (err && failed < 0) failed = c->failed_at >= 0 ? c->failed_at : n - 1;
     if (!err) failed = -1;
-    pg_result_cb cb1 = c->cb1;
+    else if (failed < 0) failed = n - 1; /* every answer came, then the connection was lost */
     pg_batch_cb cb = c->cb;
     void *data = c->data;
     PGresult *errres = c->res;
@@ -426,9 +424,7 @@ static void pg__query_finish(pg_conn_t *c, const char *err, const char *sqlstate
     c->items = NULL;
     c->nitems = 0;
     c->cb = NULL;
-    c->cb1 = NULL;
-    if (cb1) cb1(err ? NULL : res[0], err, sqlstate, data);
-    else cb(res, n, failed, err, sqlstate, data);
+    cb(res, n, failed, err, sqlstate, data);
     for (int i = 0; i < n; i++) PQclear(res[i]);
     PQclear(errres);
     free(items);
@@ -472,7 +468,6 @@ static int pg__query_result(pg_conn_t *c, PGresult *res) {
         }
         PQclear(c->res); /* one error per pipeline: the rest is aborted */
         c->res = res;
-        c->failed_at = e >= 0 ? e / 2 : 0;
         /* 0A000 "cached plan must not change result type": prepare anew */
         pg_item_t *it = e >= 0 ? &c->items[e / 2] : NULL;
         if (it && e % 2 == 1 && strcmp(state, "0A000") == 0) it->prepared = 0, it->prepare = 1;
@@ -598,10 +593,8 @@ static void pg__batch_plan(pg_conn_t *c) {
     c->expect[c->nexpect++] = PG_EXPECT_SYNC;
 }
 
-/* Starts the batch of n statements on c, copied into one block. Returns
- * what pg_batch documents. */
-static int pg__query_start(pg_conn_t *c, const pg_statement_t *stmts, int n, pg_batch_cb cb, pg_result_cb cb1,
-                           void *data) {
+/* Starts the batch of n statements on c, copied into one block. */
+int pg_batch(pg_conn_t *c, const pg_statement_t *stmts, int n, pg_batch_cb cb, void *data) {
     if (c->broken || !c->pq) return -EPIPE;
     if (c->items) return -EBUSY;
     if (n < 1 || n > PG_BATCH_MAX) return -EINVAL;
@@ -641,9 +634,7 @@ static int pg__query_start(pg_conn_t *c, const pg_statement_t *stmts, int n, pg_
     c->items = items;
     c->nitems = n;
     c->at = 0;
-    c->failed_at = -1;
     c->cb = cb;
-    c->cb1 = cb1;
     c->data = data;
     pg__batch_plan(c);
     if (pg__query_send(c) < 0) {
@@ -651,7 +642,6 @@ static int pg__query_start(pg_conn_t *c, const pg_statement_t *stmts, int n, pg_
         c->items = NULL;
         c->nitems = 0;
         c->cb = NULL;
-        c->cb1 = NULL;
         free(buf);
         pg__conn_lost(c, PQerrorMessage(c->pq)); /* busy: only marks it broken */
         return -EPIPE;
@@ -659,16 +649,6 @@ static int pg__query_start(pg_conn_t *c, const pg_statement_t *stmts, int n, pg_
     if (pool.statement_timeout_ms > 0)
         uv_timer_start(&c->timer, pg__on_guard, (uint64_t)(pool.statement_timeout_ms + pool.connect_timeout_ms), 0);
     return 0;
-}
-
-int pg_batch(pg_conn_t *c, const pg_statement_t *stmts, int n, pg_batch_cb cb, void *data) {
-    return pg__query_start(c, stmts, n, cb, NULL, data);
-}
-
-int pg_query(pg_conn_t *c, const char *sql, int nparams, const char *const *values, pg_result_cb cb,
-             void *data) {
-    pg_statement_t st = {sql, nparams, values};
-    return pg__query_start(c, &st, 1, NULL, cb, data);
 }
 
 int pg_in_transaction(pg_conn_t *c) {

@@ -38,10 +38,6 @@ typedef struct pg_conn pg_conn_t;
  * "pool timeout" with sqlstate NULL after the wait timeout). */
 typedef void (*pg_acquire_cb)(pg_conn_t *c, const char *err, const char *sqlstate, void *data);
 
-/* res: a PGRES_TUPLES_OK or PGRES_COMMAND_OK result, or NULL with err and
- * sqlstate set. res and err belong to pg.c and are valid during the call. */
-typedef void (*pg_result_cb)(PGresult *res, const char *err, const char *sqlstate, void *data);
-
 /* Returned by pg_acquire when the request was queued. */
 #define PG_QUEUED 1
 
@@ -63,14 +59,6 @@ int pg_acquire(pg_conn_t **out, pg_acquire_cb cb, void *data, const char **err, 
  * rather than handed to the next caller. */
 void pg_release(pg_conn_t *c);
 
-/* Runs sql with nparams text parameters (values[i] NULL = SQL NULL; sql and
- * values are copied) on the acquired connection c: pg_batch of one
- * statement. Returns 0 and cb fires once from the loop; -EPIPE when c's
- * connection is lost (cb is not called; release c); -EBUSY when a query is
- * already in flight on c; -ENOMEM. */
-int pg_query(pg_conn_t *c, const char *sql, int nparams, const char *const *values, pg_result_cb cb,
-             void *data);
-
 /* The most statements one pg_batch may carry. */
 #define PG_BATCH_MAX 64
 
@@ -84,9 +72,10 @@ typedef struct {
  * PGRES_COMMAND_OK), or NULL from the failed one on. failed is the index of
  * the first statement that failed (-1 when all ran); err and sqlstate then
  * say why: the server's error for that statement, or 08006 when the
- * connection was lost (statements before failed may then have run, or not:
- * only their results say so). Everything belongs to pg.c and is valid
- * during the call. */
+ * connection was lost (failed is then the first statement without an
+ * answer, or the last one when all answers came before the sync; a
+ * statement without an answer may have run or not). Everything belongs to
+ * pg.c and is valid during the call. */
 typedef void (*pg_batch_cb)(PGresult *const *res, int n, int failed, const char *err, const char *sqlstate,
                             void *data);
 
@@ -96,8 +85,9 @@ typedef void (*pg_batch_cb)(PGresult *const *res, int n, int failed, const char 
  * the rest. Each statement is prepared on first use on c (cached by SQL
  * text) and then executed by name. Outside a transaction block the batch is
  * one implicit transaction; inside one, an error leaves it aborted. Returns
- * 0 and cb fires once from the loop; -EINVAL for a bad n; otherwise what
- * pg_query returns. */
+ * 0 and cb fires once from the loop; -EPIPE when c's connection is lost
+ * (cb is not called; release c); -EBUSY when a query is already in flight
+ * on c; -EINVAL for a bad n; -ENOMEM. */
 int pg_batch(pg_conn_t *c, const pg_statement_t *stmts, int n, pg_batch_cb cb, void *data);
 
 /* 1 while c's session is inside a transaction block (a failed one too),

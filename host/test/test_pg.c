@@ -4,10 +4,11 @@
  * The pool runs on a libuv loop in the main thread; the fake server runs on
  * the loopback harness's client thread with a blocking socket and speaks
  * just enough of the protocol (startup, AuthenticationOk, ReadyForQuery,
- * then it reads a two-statement pipeline up to its Sync). Its goodbye is what a server shutting down sends: a FATAL
- * ErrorResponse, then a reset. It sends both from inside loopback_call(), so
- * the loop sees them in one readiness report (readable and error at once),
- * the way a busy worker does when PostgreSQL restarts under load. libuv
+ * then it reads a two-statement pipeline up to its Sync). Its goodbye is
+ * what a server shutting down sends: a FATAL ErrorResponse, then a reset.
+ * It sends both from inside loopback_call(), so the loop sees them in one
+ * readiness report (readable and error at once), the way a busy worker
+ * does when PostgreSQL restarts under load. libuv
  * stops a poll handle that reports an error; a pool that believed its handle
  * still armed waited for its query guard ("no answer from the server")
  * instead of failing the query at once. */

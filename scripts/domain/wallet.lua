@@ -95,7 +95,9 @@ end
 --- without waiting for an answer. It needs none: the stake holds the
 --- wallet's row lock, so the balance after is balance + payout, and the
 --- limit is checked here (BALANCE_LIMIT, nothing written); the reference
---- play:<id> is new with the play. Any other failure fails the COMMIT.
+--- play:<id> is new with the play. Unlike change()'s, its UPDATE has no
+--- condition: a deferred statement that changed no row would go unnoticed,
+--- so the schema's CHECK is the guard and any failure fails the COMMIT.
 function M.pay(user_id, play_id, balance, payout, idempotency_key)
   assert(payout > 0 and payout % 1 == 0, "wallet.pay: payout must be a positive integer")
   if balance + payout > M.MAX then errors.raise("BALANCE_LIMIT") end

@@ -54,6 +54,11 @@
  *   succeeded (in the same coroutine, the connection already released;
  *   never for a rolled-back or retried attempt; an error in it is logged);
  *   outside one, fn runs at once.
+ * db.tx_local() -> a table that lives as long as the current transaction
+ *   (one per attempt: a retried fn starts with an empty one; a savepoint
+ *   shares its transaction's), or nil outside one. For what a transaction
+ *   learns early and needs again later in other modules (a deferred
+ *   answer), without module state shared by concurrent requests.
  *
  * The C side does the I/O: "query" (take a connection, run, give it back),
  * "acquire", "exec" (one statement) and "batch" (several, one pipeline) on
@@ -639,6 +644,13 @@ static const char tx_chunk[] =
     "    if not item.answer then exec(t) end -- still queued: send it now\n"
     "    return item.answer[1], item.answer[2], item.answer[3]\n"
     "  end\n"
+    "end\n"
+    "\n"
+    "function db.tx_local()\n"
+    "  local t = txs[running()]\n"
+    "  if not t then return nil end\n"
+    "  t.vars = t.vars or {}\n"
+    "  return t.vars\n"
     "end\n"
     "\n"
     "function db.after_commit(fn)\n"

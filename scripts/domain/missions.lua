@@ -4,11 +4,11 @@ play and login, and the admin's mission CRUD.
 
 Rows per period. A user_missions row belongs to one (user, mission,
 period); period_start is the period's first instant ('-infinity' for a
-mission that never resets) and reset_at its end. Every mission read and
-every progress hook first creates the missing rows of the CURRENT period
-for every active, non-deleted mission (ensure: one INSERT … ON CONFLICT DO
-NOTHING), so daily and weekly missions reset, and new missions get
-assigned, without any sweeper. Older rows stay as history: they are never
+mission that never resets) and reset_at its end. Every mission read first
+creates the missing rows of the CURRENT period for every active,
+non-deleted mission (ensure: one INSERT … ON CONFLICT DO NOTHING), and
+progress creates the rows it advances, so daily and weekly missions reset,
+and new missions get assigned, without any sweeper. Older rows stay as history: they are never
 listed, never advanced and never claimable, because every statement below
 names its rows by (mission, current period_start). Periods come from
 lib/periods on clock.now() (domain/clock.lua, the one clock that specs may
@@ -39,6 +39,7 @@ local errors = require "lib.errors"
 local periods = require "lib.periods"
 local store = require "lib.store"
 local text = require "lib.text"
+local catalogue = require "domain.catalogue"
 local clock = require "domain.clock"
 local events_log = require "domain.events_log"
 local progress = require "domain.progress"
@@ -97,10 +98,11 @@ local USER_MISSION_SELECT = (function()
   return table.concat(cols, ", ")
 end)()
 
--- The current period of each kind at clock.now(): {start, reset_at} as
--- timestamptz texts ('-infinity' and nil for never).
-local function current_periods()
-  local now, rules = clock.now(), clock.rules()
+-- The current period of each kind at now (default clock.now()): {start,
+-- reset_at} as timestamptz texts ('-infinity' and nil for never).
+local function current_periods(now)
+  local rules = clock.rules()
+  now = now or clock.now()
   local out = { never = { start = "-infinity" } }
   for _, kind in ipairs { "daily", "weekly" } do
     local start, finish = periods.period(kind, now, rules)
@@ -168,38 +170,43 @@ local function advance(user_id, items)
   return done
 end
 
--- Automatic progress (§12.3), in the triggering transaction, in ONE
--- statement (it runs inside every play): the current row of every active
--- mission is created when missing (as ensure() does) and, for the missions
--- whose target_type a count names, advanced by it, capped at the target,
--- honouring requirements.game_type (only plays of that game count; a login
--- counts for missions without one). The period kind of a mission is
--- periods.kind_of written in SQL; the period bounds come from lib/periods.
+-- Automatic progress (§12.3), in the triggering transaction. The catalogue
+-- (domain/catalogue.lua) says which active missions the counts advance: a
+-- count names the target_type, and requirements.game_type is absent (or
+-- null) or the play's game (a login counts only for missions without one).
+-- When none, nothing is written. Otherwise one deferred upsert of those
+-- missions' current rows: created when missing, advanced, capped at the
+-- target, completed when they reach it. Rows already completed are left
+-- out before the upsert, so a finished mission is neither locked nor
+-- written by every later play; the target comes from the table, which
+-- stays the authority.
 local COUNT_PROGRESS = "INSERT INTO user_missions AS um (user_id, mission_id, period_start, reset_at, "
   .. "current_progress, completed, completed_at) "
-  .. "SELECT $1, m.id, k.start, k.reset_at, LEAST(c.inc, m.target_value), c.inc >= m.target_value, "
+  .. "SELECT $1, m.id, c.period_start, c.reset_at, LEAST(c.inc, m.target_value), c.inc >= m.target_value, "
   .. "CASE WHEN c.inc >= m.target_value THEN now() END "
-  .. "FROM missions m "
-  .. "JOIN jsonb_to_recordset($3::jsonb) AS k(kind text, start timestamptz, reset_at timestamptz) "
-  .. "ON k.kind = CASE WHEN m.reset_period IN ('daily', 'weekly', 'never') THEN m.reset_period "
-  .. "WHEN m.mission_type IN ('daily', 'weekly') THEN m.mission_type ELSE 'never' END "
-  .. "CROSS JOIN LATERAL (SELECT CASE WHEN m.requirements ->> 'game_type' IS NOT NULL "
-  .. "AND m.requirements ->> 'game_type' IS DISTINCT FROM $4::text THEN 0 "
-  .. "ELSE coalesce(($2::jsonb ->> m.target_type)::bigint, 0) END AS inc) c "
-  .. "WHERE m.is_active AND m.deleted_at IS NULL ORDER BY m.id "
+  .. "FROM jsonb_to_recordset($2::jsonb) AS c(mission_id bigint, period_start timestamptz, reset_at timestamptz, "
+  .. "inc bigint) JOIN missions m ON m.id = c.mission_id AND m.is_active AND m.deleted_at IS NULL "
+  .. "WHERE NOT EXISTS (SELECT 1 FROM user_missions x WHERE x.user_id = $1 AND x.mission_id = c.mission_id "
+  .. "AND x.period_start = c.period_start AND x.completed) ORDER BY m.id "
   .. "ON CONFLICT (user_id, mission_id, period_start) DO UPDATE SET "
-  .. "current_progress = LEAST(um.current_progress + EXCLUDED.current_progress, "
-  .. "(SELECT target_value FROM missions WHERE id = um.mission_id)), "
-  .. "completed = um.current_progress + EXCLUDED.current_progress "
-  .. ">= (SELECT target_value FROM missions WHERE id = um.mission_id), "
-  .. "completed_at = CASE WHEN um.current_progress + EXCLUDED.current_progress "
-  .. ">= (SELECT target_value FROM missions WHERE id = um.mission_id) THEN now() END "
-  .. "WHERE NOT um.completed AND EXCLUDED.current_progress > 0"
+  .. "(current_progress, completed, completed_at) = (SELECT "
+  .. "LEAST(um.current_progress + EXCLUDED.current_progress, t.target_value), "
+  .. "um.current_progress + EXCLUDED.current_progress >= t.target_value, "
+  .. "CASE WHEN um.current_progress + EXCLUDED.current_progress >= t.target_value THEN now() END "
+  .. "FROM missions t WHERE t.id = um.mission_id) "
+  .. "WHERE NOT um.completed"
 
-progress.on_counts(function(user_id, counts, game_type)
-  local current, kinds = current_periods(), json.array()
-  for kind, p in pairs(current) do kinds[#kinds + 1] = { kind = kind, start = p.start, reset_at = p.reset_at } end
-  store.defer(COUNT_PROGRESS, user_id, counts, kinds, game_type) -- no answer needed: goes with the next statement
+progress.on_counts(function(user_id, counts, game_type, now)
+  local items, current = json.array(), nil
+  for _, m in ipairs(catalogue.get().missions) do
+    local inc, only = counts[m.target_type], m.requirements.game_type
+    if inc and inc > 0 and (only == nil or only == json.null or only == game_type) then
+      current = current or current_periods(now)
+      local p = current[periods.kind_of(m)]
+      items[#items + 1] = { mission_id = m.id, period_start = p.start, reset_at = p.reset_at, inc = inc }
+    end
+  end
+  if #items > 0 then store.defer(COUNT_PROGRESS, user_id, items) end -- no answer needed
 end)
 
 --- list(user_id, mission_type) -> [UserMission] of the current periods

@@ -15,12 +15,15 @@
 -- Round trips are what a play costs most (each one wakes the host and the
 -- server), so statements whose answer can wait are deferred (db.defer) and
 -- travel in one pipeline with the next one that must be answered: BEGIN,
--- the stake and the nonce go together; the payout, the record and the
--- progress writes go with the event progress (whose answer decides event
--- completion) or with COMMIT. A slot spin is three round trips.
+-- the stake, the engagement catalogue's version (domain/catalogue.lua) and
+-- the nonce go together; the payout, the record and the mission progress
+-- go with COMMIT, or with the event progress when a live event counts the
+-- play (its answer decides the event's completion). A slot spin is two
+-- round trips, three when a live event counts it.
 local store = require "lib.store"
 local fair = require "lib.fair"
 local wallet = require "domain.wallet"
+local catalogue = require "domain.catalogue"
 local fairness = require "domain.fairness"
 local progress = require "domain.progress"
 local metrics = require "domain.metrics"
@@ -47,7 +50,8 @@ function M.run(user_id, p)
   assert(p.bet > 0 and p.bet % 1 == 0, "plays.run: bet must be a positive integer")
   return store.tx(function()
     local staked = wallet.stake(user_id, p.bet, p.idempotency_key)
-    local seed = fairness.take_nonce(user_id) -- sends BEGIN, the stake and the nonce at once
+    catalogue.prefetch() -- the progress below needs the definitions' version
+    local seed = fairness.take_nonce(user_id) -- sends BEGIN, the stake, the version and the nonce at once
     local id, balance, at = staked()
     local outcome, payout = p.draw(fair.stream(seed.server_seed, seed.client_seed, seed.nonce), id)
     assert(payout >= 0 and payout % 1 == 0, "plays.run: payout must be a non-negative integer")

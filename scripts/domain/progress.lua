@@ -24,6 +24,8 @@
 -- routes/ file loads at each generation; domain modules load on demand).
 -- Mission and event progress subscribe with on_counts and get each event
 -- mapped once to the §12.3 keys.
+local clock = require "domain.clock"
+
 local M = {}
 
 local listeners, counters = {}, {}
@@ -59,9 +61,10 @@ function M.counts(event)
   return {}, nil
 end
 
---- on_counts(fn): fn(user_id, counts, game_type) is called, inside the
---- emitter's transaction, with what each event counts (M.counts) when it
---- counts for anything: how mission and event progress subscribe.
+--- on_counts(fn): fn(user_id, counts, game_type, now) is called, inside
+--- the emitter's transaction, with what each event counts (M.counts) when
+--- it counts for anything, and the instant it counts at (clock.now(), read
+--- once for every listener): how mission and event progress subscribe.
 function M.on_counts(fn)
   assert(type(fn) == "function", "progress.on_counts expects a function")
   counters[#counters + 1] = fn
@@ -74,7 +77,8 @@ function M.emit(user_id, event)
   if #counters == 0 then return end
   local counts, game_type = M.counts(event)
   if next(counts) == nil then return end
-  for i = 1, #counters do counters[i](user_id, counts, game_type) end
+  local now = clock.now()
+  for i = 1, #counters do counters[i](user_id, counts, game_type, now) end
 end
 
 return M

@@ -426,6 +426,25 @@ describe("events", function()
       put_progress(p, spend.id, { spend_tokens = 5000 })
       assert.same({ spend_tokens = 30 }, progress_of(spend).progress)
     end)
+
+    -- Both workers cache the event definitions (domain/catalogue.lua); a
+    -- change made behind the routes' back must count from the next play on.
+    it("counts against events as changed by plain SQL, from the next play on, on every worker", function()
+      local p = api.player(host, 1000)
+      local e = new_event { requirements = { level = 3 } }
+      assert.equal(200, join(p, e.id).status)
+      local function spins(n)
+        for _ = 1, n do assert.equal(200, call(p, "POST", "/api/games/slot/spin", { bet_amount = 10 }).status) end
+        return call(p, "GET", "/api/events/" .. e.id).json.user_participation.progress
+      end
+      assert.same({}, spins(4)) -- no key of a play: nothing counted (and every worker has cached the event)
+      sql("UPDATE events SET requirements = '{\"play_count\": 50}' WHERE id = " .. e.id)
+      assert.same({ play_count = 4 }, spins(4))
+      sql("UPDATE events SET is_active = false WHERE id = " .. e.id)
+      assert.same({ play_count = 4 }, spins(4))
+      sql("UPDATE events SET is_active = true WHERE id = " .. e.id)
+      assert.same({ play_count = 5 }, spins(1))
+    end)
   end)
 
   describe("admin (§13.4)", function()

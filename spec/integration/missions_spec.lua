@@ -202,6 +202,46 @@ describe("missions", function()
       assert.same({ tokens = 200 }, res.json.rewards)
     end)
 
+    it("leaves a completed mission's row alone: later plays neither write nor lock it", function()
+      local p = player(host, 2000)
+      spin(p, 10)
+      local function row() -- its version and its locker, if any
+        return api.sql(host, "SELECT xmin::text, xmax::text, current_progress FROM user_missions WHERE user_id = "
+          .. p.id .. " AND mission_id = 2")[1]
+      end
+      local done = row()
+      assert.equal("10", done[3])
+      spin(p, 3)
+      assert.same(done, row())
+      assert.equal(13, rows(p)[5].current_progress)
+    end)
+
+    -- Both workers cache the mission definitions (domain/catalogue.lua); a
+    -- change made behind the admin routes' back must count from the next
+    -- play on.
+    it("counts against missions as changed by plain SQL, from the next play on, on every worker", function()
+      local p = player(host, 2000)
+      spin(p, 4) -- every worker has cached the definitions
+      local id = api.sql(host, "INSERT INTO missions (title, mission_type, target_type, target_value, rewards, "
+        .. "reset_period, requirements) VALUES ('plain SQL', 'daily', 'play_count', 100, '{}', 'daily', "
+        .. "'{\"game_type\": \"slot\"}') RETURNING id")[1][1]
+      local function progress_of()
+        return tonumber(api.sql(host, "SELECT coalesce(sum(current_progress), 0) FROM user_missions WHERE user_id = "
+          .. p.id .. " AND mission_id = " .. id)[1][1])
+      end
+      spin(p, 4)
+      assert.equal(4, progress_of())
+      spin(p, 1, "rps") -- not its game
+      assert.equal(4, progress_of())
+      api.sql(host, "UPDATE missions SET is_active = false WHERE id = " .. id)
+      spin(p, 4)
+      assert.equal(4, progress_of())
+      api.sql(host, "UPDATE missions SET is_active = true WHERE id = " .. id)
+      spin(p, 1)
+      assert.equal(5, progress_of())
+      api.sql(host, "UPDATE missions SET is_active = false WHERE id = " .. id) -- out of the later lists
+    end)
+
     it("counts gacha pulls by pull_count and the request as one play", function()
       local p = player(host, 2000)
       local res = host:request("POST", "/api/games/gacha/pull", { pull_count = 2 }, p.headers)

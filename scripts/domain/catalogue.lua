@@ -27,15 +27,14 @@ local VERSION = "SELECT version FROM engagement_catalogue"
 
 -- One statement, one snapshot: the version and the definitions it tags.
 -- Event bounds as epoch seconds (clamped: an infinite date has none).
-local LOAD = "SELECT c.version, "
+local LOAD = "SELECT (SELECT version FROM engagement_catalogue) AS version, "
   .. "(SELECT coalesce(json_agg(json_build_object('id', m.id, 'mission_type', m.mission_type, "
   .. "'reset_period', m.reset_period, 'target_type', m.target_type, 'requirements', m.requirements) "
   .. "ORDER BY m.id), '[]') FROM missions m WHERE m.is_active AND m.deleted_at IS NULL) AS missions, "
   .. "(SELECT coalesce(json_agg(json_build_object('id', e.id, 'requirements', e.requirements, "
   .. "'starts', extract(epoch FROM greatest(e.start_date, '0001-01-01'::timestamptz)), "
   .. "'ends', extract(epoch FROM least(e.end_date, '9999-12-31'::timestamptz))) ORDER BY e.id), '[]') "
-  .. "FROM events e WHERE e.is_active AND e.deleted_at IS NULL) AS events "
-  .. "FROM engagement_catalogue c"
+  .. "FROM events e WHERE e.is_active AND e.deleted_at IS NULL) AS events"
 
 local cached = { version = nil, missions = {}, events = {} }
 
@@ -58,7 +57,8 @@ function M.get()
   -- no answer when its savepoint rolled back: ask again (a real failure
   -- raises there)
   local rows = answer and answer() or store.query(VERSION)
-  if rows[1].version ~= cached.version then
+  local version = rows[1] and rows[1].version -- none only if someone deleted the row: load every time
+  if version == nil or version ~= cached.version then
     local row = store.one(LOAD)
     cached = { version = row.version, missions = row.missions, events = row.events }
   end

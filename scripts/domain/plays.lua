@@ -23,7 +23,6 @@
 local store = require "lib.store"
 local fair = require "lib.fair"
 local wallet = require "domain.wallet"
-local catalogue = require "domain.catalogue"
 local fairness = require "domain.fairness"
 local progress = require "domain.progress"
 local metrics = require "domain.metrics"
@@ -50,7 +49,7 @@ function M.run(user_id, p)
   assert(p.bet > 0 and p.bet % 1 == 0, "plays.run: bet must be a positive integer")
   return store.tx(function()
     local staked = wallet.stake(user_id, p.bet, p.idempotency_key)
-    catalogue.prefetch() -- the progress below needs the definitions' version
+    progress.expect() -- what the progress below reads travels with the nonce
     local seed = fairness.take_nonce(user_id) -- sends BEGIN, the stake, the version and the nonce at once
     local id, balance, at = staked()
     local outcome, payout = p.draw(fair.stream(seed.server_seed, seed.client_seed, seed.nonce), id)

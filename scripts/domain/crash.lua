@@ -201,7 +201,7 @@ local evaluate = game.evaluate
 -- authority, so such a row is the stale record of a failed non-strict write.
 local function write_rows(game_id, play_id, f)
   if f.status == "active" then
-    store.query("UPDATE crash_sessions SET status = 'expired', updated_at = now() "
+    store.defer("UPDATE crash_sessions SET status = 'expired', updated_at = now() "
       .. "WHERE user_id = (SELECT user_id FROM game_plays WHERE id = $1) AND status = 'active' "
       .. "AND external_session_id <> $2", play_id, game_id)
   end
@@ -216,14 +216,13 @@ local function write_rows(game_id, play_id, f)
     .. "payout_amount = EXCLUDED.payout_amount, win_amount = EXCLUDED.win_amount, "
     .. "cashed_out_at = EXCLUDED.cashed_out_at, updated_at = now() RETURNING id, user_id, bet_amount",
     game_id, play_id, f.status, f.crash_x100, f.cashout_x100, f.payout, f.win_amount or 0, f.cashed_out_at)
-  local _, n = store.query("UPDATE crash_bets SET status = $2, payout_amount = $3, cashout_multiplier = $4::numeric / 100, "
-    .. "cashed_out_at = $5::timestamptz WHERE session_id = $1",
-    session.id, f.bet_status, f.payout, f.cashout_x100, f.cashed_out_at)
-  if n == 0 then
-    store.query("INSERT INTO crash_bets (session_id, user_id, bet_amount, payout_amount, cashout_multiplier, status, "
-      .. "cashed_out_at) VALUES ($1, $2, $3, $4, $5::numeric / 100, $6, $7::timestamptz)",
-      session.id, session.user_id, session.bet_amount, f.payout, f.cashout_x100, f.bet_status, f.cashed_out_at)
-  end
+  -- the round's bet row: updated, or inserted the first time (one deferred
+  -- statement: it travels with the COMMIT)
+  store.defer("WITH u AS (UPDATE crash_bets SET status = $6, payout_amount = $4, "
+    .. "cashout_multiplier = $5::numeric / 100, cashed_out_at = $7::timestamptz WHERE session_id = $1 RETURNING 1) "
+    .. "INSERT INTO crash_bets (session_id, user_id, bet_amount, payout_amount, cashout_multiplier, status, "
+    .. "cashed_out_at) SELECT $1, $2, $3, $4, $5::numeric / 100, $6, $7::timestamptz WHERE NOT EXISTS (SELECT 1 FROM u)",
+    session.id, session.user_id, session.bet_amount, f.payout, f.cashout_x100, f.bet_status, f.cashed_out_at)
 end
 
 -- Writes the rows per CRASH_DB_STRICT: strict, now (the caller's money

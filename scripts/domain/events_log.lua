@@ -1,6 +1,9 @@
 -- events_log.lua - the rows every state change leaves behind, written in the
 -- caller's transaction: user actions (CONTRACT.md §9, §15), admin audit
--- (§13) and outbox events relayed to Redis Streams (§15).
+-- (§13) and outbox events relayed to Redis Streams (§15). Actions and
+-- outbox events are deferred (db.defer): nobody waits for their answer, so
+-- they travel with the transaction's next statement or its COMMIT instead
+-- of costing a round trip each; a failure still fails the transaction.
 local store = require "lib.store"
 local json = require "json"
 
@@ -11,16 +14,19 @@ local function object(t)
   return assert(json.encode(t))
 end
 
---- action(user_id, action_type, data) -> id: a user_actions row.
+--- action(user_id, action_type, data) -> row: queues a user_actions row;
+--- row() -> {id, created_at} (sending the queue first if needed).
 function M.action(user_id, action_type, data)
-  return store.one("INSERT INTO user_actions (user_id, action_type, action_data) VALUES ($1, $2, $3::jsonb) "
+  local answer = store.defer("INSERT INTO user_actions (user_id, action_type, action_data) VALUES ($1, $2, $3::jsonb) "
     .. "RETURNING id, created_at", user_id, action_type, object(data))
+  return function() return answer()[1] end
 end
 
---- outbox(topic, event_type, payload) -> id: relayed at least once after commit.
+--- outbox(topic, event_type, payload): queues an outbox row, relayed at
+--- least once after commit.
 function M.outbox(topic, event_type, payload)
-  return store.one("INSERT INTO outbox_events (topic, event_type, payload) VALUES ($1, $2, $3::jsonb) RETURNING id",
-    topic, event_type, object(payload)).id
+  store.defer("INSERT INTO outbox_events (topic, event_type, payload) VALUES ($1, $2, $3::jsonb)",
+    topic, event_type, object(payload))
 end
 
 --- audit(admin_id, action, target_type, target_id, payload, ip) -> id, plus

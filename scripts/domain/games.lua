@@ -149,7 +149,7 @@ local function add_to_inventory(user_id, items)
     counts[item.item_key] = (counts[item.item_key] or 0) + 1
   end
   for _, item in ipairs(order) do
-    store.query("INSERT INTO gacha_inventory (user_id, item_key, name, rarity, value, quantity) "
+    store.defer("INSERT INTO gacha_inventory (user_id, item_key, name, rarity, value, quantity) "
       .. "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (user_id, item_key) DO UPDATE SET "
       .. "name = EXCLUDED.name, rarity = EXCLUDED.rarity, value = EXCLUDED.value, "
       .. "quantity = gacha_inventory.quantity + EXCLUDED.quantity, last_acquired_at = now()",

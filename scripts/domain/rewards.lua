@@ -69,10 +69,11 @@ function M.body_issues(b)
 end
 
 -- One user_rewards row; returns {id, awarded_at}.
+local RECORD = "INSERT INTO user_rewards (user_id, reward_type, reward_value, amount, source_description, "
+  .. "awarded_by) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id, awarded_at"
+
 local function record(user_id, reward_type, amount, source, awarded_by)
-  return store.one("INSERT INTO user_rewards (user_id, reward_type, reward_value, amount, source_description, "
-    .. "awarded_by) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id, awarded_at",
-    user_id, reward_type, tostring(amount), amount, source, awarded_by)
+  return store.one(RECORD, user_id, reward_type, tostring(amount), amount, source, awarded_by)
 end
 
 --- credit(user_id, rewards, opts) -> balances: credits the currency keys of
@@ -87,7 +88,8 @@ function M.credit(user_id, rewards, opts)
     if amount and amount > 0 then
       changes[currency] = amount
       any = true
-      record(user_id, reward_type, amount, opts.source, opts.awarded_by)
+      -- nobody reads its id: it travels with the credit
+      store.defer(RECORD, user_id, reward_type, tostring(amount), amount, opts.source, opts.awarded_by)
     end
   end
   if not any then return wallet.balances(user_id) end

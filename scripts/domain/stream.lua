@@ -100,7 +100,7 @@ local RESERVED = {
 function M.record_action(user_id, action_type, data)
   if RESERVED[action_type] then errors.raise("RESERVED_ACTION_TYPE") end
   return store.tx(function()
-    local row = events_log.action(user_id, action_type, data)
+    local row = events_log.action(user_id, action_type, data)()
     events_log.outbox("user_actions", "user.action",
       { user_action_id = row.id, user_id = user_id, action_type = action_type, action_data = data or {} })
     return { success = true, id = row.id, action_type = action_type, created_at = row.created_at }

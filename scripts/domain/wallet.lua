@@ -115,8 +115,10 @@ end
 --- take the nonce and advance missions and events); a claim that marks its
 --- participation or mission row before crediting would take them the other
 --- way round and could deadlock with a play, so it calls this first.
+--- Deferred (db.defer): the lock is taken in order, when the caller's next
+--- statement travels with it.
 function M.lock(user_id)
-  store.query("SELECT balance FROM wallet_balances WHERE user_id = $1 AND currency = 'tokens' FOR UPDATE", user_id)
+  store.defer("SELECT balance FROM wallet_balances WHERE user_id = $1 AND currency = 'tokens' FOR UPDATE", user_id)
 end
 
 --- balances(user_id) -> {tokens, gold, gems, exp} (0 for missing rows).

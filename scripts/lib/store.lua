@@ -48,12 +48,23 @@ function M.one(sql, ...)
   return (M.query(sql, ...))[1]
 end
 
---- defer(sql, ...): inside a transaction, queues a write whose answer
---- nobody waits for (db.defer): it goes to the server with the next
---- statement, or the COMMIT, in one round trip; its failure fails the
---- transaction like any other (a 503 when the database is out of reach).
+--- defer(sql, ...) -> answer: inside a transaction, queues a statement
+--- (db.defer): it goes to the server with the next statement, or the
+--- COMMIT, in one round trip; its failure fails the transaction like any
+--- other (a 503 when the database is out of reach). answer() -> rows,
+--- count, sending the queue first if needed and raising like query.
+--- Outside a transaction it runs, and raises, at once.
 function M.defer(sql, ...)
-  db.defer(sql, ...)
+  if not db.tx_local() then -- outside a transaction it runs at once: it fails at once too
+    local rows, count = M.query(sql, ...)
+    return function() return rows, count end
+  end
+  local answer = db.defer(sql, ...)
+  return function()
+    local rows, count, sqlstate = answer()
+    if rows == nil then fail(count, sqlstate) end
+    return rows, count
+  end
 end
 
 --- tx(fn, opts) -> fn's results; errors raised in fn pass through unchanged

@@ -69,6 +69,9 @@ end
 --- relay() -> rows relayed: one pass of the relay (see the top). Errors
 --- other than Redis failing mid-batch are raised (the timer logs them).
 function M.relay()
+  -- An idle pass only asks, outside a transaction: the transaction (its xid)
+  -- would cost a commit record and a WAL flush with nothing to relay.
+  if not store.one("SELECT true AS pending FROM outbox_events WHERE relayed_at IS NULL LIMIT 1") then return 0 end
   return store.tx(function()
     local rows = store.query("SELECT id, topic, event_type, payload, created_at FROM outbox_events "
       .. "WHERE relayed_at IS NULL ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED", BATCH)

@@ -221,7 +221,8 @@ local function write_rows(game_id, play_id, f)
   store.defer("WITH u AS (UPDATE crash_bets SET status = $6, payout_amount = $4, "
     .. "cashout_multiplier = $5::numeric / 100, cashed_out_at = $7::timestamptz WHERE session_id = $1 RETURNING 1) "
     .. "INSERT INTO crash_bets (session_id, user_id, bet_amount, payout_amount, cashout_multiplier, status, "
-    .. "cashed_out_at) SELECT $1, $2, $3, $4, $5::numeric / 100, $6, $7::timestamptz WHERE NOT EXISTS (SELECT 1 FROM u)",
+    .. "cashed_out_at) SELECT $1, $2, $3, $4, $5::numeric / 100, $6, $7::timestamptz "
+    .. "WHERE NOT EXISTS (SELECT 1 FROM u)",
     session.id, session.user_id, session.bet_amount, f.payout, f.cashout_x100, f.bet_status, f.cashed_out_at)
 end
 

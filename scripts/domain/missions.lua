@@ -8,12 +8,13 @@ mission that never resets) and reset_at its end. Every mission read first
 creates the missing rows of the CURRENT period for every active,
 non-deleted mission (ensure: one INSERT … ON CONFLICT DO NOTHING), and
 progress creates the rows it advances, so daily and weekly missions reset,
-and new missions get assigned, without any sweeper. Older rows stay as history: they are never
-listed, never advanced and never claimable, because every statement below
-names its rows by (mission, current period_start). Periods come from
-lib/periods on clock.now() (domain/clock.lua, the one clock that specs may
-shift), never from SQL's now(); row timestamps (started_at, completed_at,
-claimed_at) keep the real clock.
+and new missions get assigned, without any sweeper. Older rows stay as
+history: they are never listed, never advanced and never claimable,
+because every statement below names its rows by (mission, current
+period_start). Periods come from lib/periods on clock.now()
+(domain/clock.lua, the one clock that specs may shift), never from SQL's
+now(); row timestamps (started_at, completed_at, claimed_at) keep the real
+clock.
 
 Progress only grows, capped at target_value; reaching the target sets
 completed (and completed_at) once, and a completed row is never touched

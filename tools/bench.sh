@@ -11,6 +11,8 @@
 #      (captured from real spins, tools/bench/pgtrace.lua + spinsql.lua) and
 #      vs pgbench of a one-statement UPDATE (the floor), with what
 #      PostgreSQL does per spin (pg_stat_statements, WAL);
+#   round trips: database round trips and statements per request of every
+#      game play and a claim (tools/bench/trips.sh), beside the baseline's;
 #   5. logins per second vs the raw argon2id verify rate (GET /bench/argon2);
 #   multi-worker: the JSON and spin figures with WORKERS=2, and what limits
 #      them on two cores;
@@ -39,7 +41,7 @@
 #   BENCH_BASELINE    a commit to compare with (e.g. abb723d); built once
 #                     under BENCH_CACHE (default /var/tmp/cc-bench)
 #   BENCH_ONLY        groups to run, space-separated, of: json redis pg spin
-#                     login multi search ws (default: all)
+#                     trips login multi search ws (default: all)
 #   BENCH_PLAYERS     pre-funded players: spin players, and the users of the
 #                     notification sockets (default 1000)
 #   BENCH_CAPTURE_SPINS  real spins captured for the pgbench script (60)
@@ -56,7 +58,7 @@ DURATION=${BENCH_DURATION:-4s}
 WARMUP=${BENCH_WARMUP:-1s}
 ROUNDS=${BENCH_ROUNDS:-5}
 BASELINE=${BENCH_BASELINE:-}
-ONLY=" ${BENCH_ONLY:-json redis pg spin login multi search ws} "
+ONLY=" ${BENCH_ONLY:-json redis pg spin trips login multi search ws} "
 PLAYERS=${BENCH_PLAYERS:-1000}
 CAPTURE_SPINS=${BENCH_CAPTURE_SPINS:-60}
 WS_SOCKETS=${BENCH_WS_SOCKETS:-10000}
@@ -81,6 +83,8 @@ BASE_SHA=''
 . tools/bench/players.sh
 # shellcheck source=tools/bench/figures.sh
 . tools/bench/figures.sh
+# shellcheck source=tools/bench/trips.sh
+. tools/bench/trips.sh
 
 tools/setup.sh --bench
 [[ -x $CCHOST ]] || die "$CCHOST not found: build first (make build)"
@@ -173,6 +177,7 @@ printf '| figure | value | reference | ratio (min–max) |\n|---|---|---|---|\n'
 [[ $ONLY == *" redis "* ]] && group_redis
 [[ $ONLY == *" pg "* ]] && group_pg
 [[ $ONLY == *" spin "* ]] && group_spin
+[[ $ONLY == *" trips "* ]] && group_trips
 [[ $ONLY == *" login "* ]] && group_login
 [[ $ONLY == *" multi "* ]] && group_multi
 [[ $ONLY == *" search "* ]] && group_admin_search

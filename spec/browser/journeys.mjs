@@ -325,6 +325,11 @@ const JOURNEYS = {
       page.waitForResponse((r) => r.url().endsWith('/api/games/crash/bet')),
       page.getByTestId('crash-bet').click(),
     ]);
+    // Wait for the report itself: right after the bet's answer the page may
+    // not have drawn the running round yet, so a disabled button alone could
+    // be the state before the round, not after it.
+    const reportBy = Date.now() + 20000;
+    while (cashouts.length < 2 && Date.now() < reportBy) await page.waitForTimeout(40);
     await page.waitForFunction(() => !document.querySelector('[data-testid="crash-cashout"]:enabled'), null, { timeout: 20000 });
     await page.waitForTimeout(50);
     assert(cashouts.length === 2, `one cash-out report for the auto round (${cashouts.length})`);

@@ -47,16 +47,17 @@ function M.prefetch()
 end
 
 --- get() -> {version, missions, events}: the active, non-deleted
---- definitions as the current transaction sees them (inside one; outside,
---- as of now). missions: {id, mission_type, reset_period, target_type,
+--- definitions as the current transaction sees them (inside one, the
+--- version is read once however often get() is called; outside, as of
+--- now). missions: {id, mission_type, reset_period, target_type,
 --- requirements} by id; events: {id, requirements, starts, ends} by id
 --- (epoch seconds; liveness is the caller's, on its own clock). Read only.
 function M.get()
+  M.prefetch() -- queued already, or now: one read per transaction
   local vars = db.tx_local()
-  local answer = vars and vars.catalogue_version
   -- no answer when its savepoint rolled back: ask again (a real failure
   -- raises there)
-  local rows = answer and answer() or store.query(VERSION)
+  local rows = vars and vars.catalogue_version() or store.query(VERSION)
   local version = rows[1] and rows[1].version -- none only if someone deleted the row: load every time
   if version == nil or version ~= cached.version then
     local row = store.one(LOAD)

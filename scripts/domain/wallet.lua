@@ -70,28 +70,28 @@ function M.change(user_id, changes, opts)
 end
 
 --- stake(user_id, bet, idempotency_key) -> staked: queues a play's debit
---- (db.defer) as one statement: the tokens row's conditional update, a new
+--- (store.defer) as one statement: the tokens row's conditional update, a new
 --- game_plays id (drawn only when the debit succeeds) and the game_bet
 --- ledger row referencing play:<id>. It goes to the server with the play's
 --- next statement, in one round trip. staked() -> play_id, balance, at (the
 --- transaction's timestamp); it raises like change(). The hottest statement
 --- of the host: one executor run instead of three round trips.
 function M.stake(user_id, bet, idempotency_key)
-  local answer = db.defer("WITH w AS (UPDATE wallet_balances SET balance = balance - $2, updated_at = now() "
+  local answer = store.defer("WITH w AS (UPDATE wallet_balances SET balance = balance - $2, updated_at = now() "
     .. "WHERE user_id = $1 AND currency = 'tokens' AND balance >= $2 RETURNING balance), "
     .. "p AS MATERIALIZED (SELECT nextval(pg_get_serial_sequence('game_plays', 'id')) AS id FROM w), "
     .. "l AS (INSERT INTO wallet_ledger (user_id, currency, delta, balance_after, reason, reference, idempotency_key) "
     .. "SELECT $1, 'tokens', -$2::bigint, w.balance, 'game_bet', 'play:' || p.id, $3 FROM w, p) "
     .. "SELECT p.id, w.balance, now() AS at FROM w, p", user_id, bet, idempotency_key)
   return function()
-    local row = store.check(answer())[1]
+    local row = answer()[1]
     if not row then refused(user_id, "tokens", -bet) end
     return row.id, row.balance, row.at
   end
 end
 
 --- pay(user_id, play_id, balance, payout, idempotency_key) -> balance after:
---- queues a play's payout credit and its game_payout ledger row (db.defer),
+--- queues a play's payout credit and its game_payout ledger row (store.defer),
 --- without waiting for an answer. It needs none: the stake holds the
 --- wallet's row lock, so the balance after is balance + payout, and the
 --- limit is checked here (BALANCE_LIMIT, nothing written); the reference
@@ -101,7 +101,7 @@ end
 function M.pay(user_id, play_id, balance, payout, idempotency_key)
   assert(payout > 0 and payout % 1 == 0, "wallet.pay: payout must be a positive integer")
   if balance + payout > M.MAX then errors.raise("BALANCE_LIMIT") end
-  db.defer("WITH w AS (UPDATE wallet_balances SET balance = balance + $2, updated_at = now() "
+  store.defer("WITH w AS (UPDATE wallet_balances SET balance = balance + $2, updated_at = now() "
     .. "WHERE user_id = $1 AND currency = 'tokens' RETURNING balance) "
     .. "INSERT INTO wallet_ledger (user_id, currency, delta, balance_after, reason, reference, idempotency_key) "
     .. "SELECT $1, 'tokens', $2, w.balance, 'game_payout', $3, $4 FROM w",
@@ -115,7 +115,7 @@ end
 --- take the nonce and advance missions and events); a claim that marks its
 --- participation or mission row before crediting would take them the other
 --- way round and could deadlock with a play, so it calls this first.
---- Deferred (db.defer): the lock is taken in order, when the caller's next
+--- Deferred (store.defer): the lock is taken in order, when the caller's next
 --- statement travels with it.
 function M.lock(user_id)
   store.defer("SELECT balance FROM wallet_balances WHERE user_id = $1 AND currency = 'tokens' FOR UPDATE", user_id)

@@ -52,6 +52,8 @@ end
 --- now). missions: {id, mission_type, reset_period, target_type,
 --- requirements} by id; events: {id, requirements, starts, ends} by id
 --- (epoch seconds; liveness is the caller's, on its own clock). Read only.
+--- A new table exactly when the version moved: callers may key their own
+--- memory on it (missions.lua's completed rows).
 function M.get()
   M.prefetch() -- queued already, or now: one read per transaction
   local vars = db.tx_local()

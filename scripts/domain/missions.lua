@@ -175,39 +175,78 @@ end
 -- (domain/catalogue.lua) says which active missions the counts advance: a
 -- count names the target_type, and requirements.game_type is absent (or
 -- null) or the play's game (a login counts only for missions without one).
--- When none, nothing is written. Otherwise one deferred upsert of those
--- missions' current rows: created when missing, advanced, capped at the
--- target, completed when they reach it. Rows already completed are left
--- out before the upsert, so a finished mission is neither locked nor
--- written by every later play; the target comes from the table, which
--- stays the authority.
-local COUNT_PROGRESS = "INSERT INTO user_missions AS um (user_id, mission_id, period_start, reset_at, "
+-- One deferred upsert writes those missions' current rows: created when
+-- missing, advanced, capped at the target, completed when they reach it.
+-- Rows already completed are left out before the upsert, so a finished
+-- mission is neither locked nor written by every later play; the target
+-- comes from the table, which stays the authority.
+--
+-- A completed row never changes again (every writer here skips completed
+-- rows), so each worker also remembers the completed rows it has seen
+-- commit (the upsert answers with them, the ones it skipped included) and
+-- leaves them out of later plays: a player whose missions of the period are
+-- all done costs no statement at all, which is most plays of an active
+-- player. The memory is dropped whenever the catalogue reloads (a mission
+-- edited, or deleted by hand with its rows) and when it grows past
+-- FINISHED_MAX rows; a cold or lost memory only costs the statement again.
+local COUNT_PROGRESS = "WITH c AS (SELECT * FROM jsonb_to_recordset($2::jsonb) "
+  .. "AS c(mission_id bigint, period_start timestamptz, reset_at timestamptz, inc bigint)), "
+  .. "done AS (SELECT x.mission_id FROM c JOIN user_missions x ON x.user_id = $1 AND x.mission_id = c.mission_id "
+  .. "AND x.period_start = c.period_start AND x.completed), "
+  .. "up AS (INSERT INTO user_missions AS um (user_id, mission_id, period_start, reset_at, "
   .. "current_progress, completed, completed_at) "
   .. "SELECT $1, m.id, c.period_start, c.reset_at, LEAST(c.inc, m.target_value), c.inc >= m.target_value, "
   .. "CASE WHEN c.inc >= m.target_value THEN now() END "
-  .. "FROM jsonb_to_recordset($2::jsonb) AS c(mission_id bigint, period_start timestamptz, reset_at timestamptz, "
-  .. "inc bigint) JOIN missions m ON m.id = c.mission_id AND m.is_active AND m.deleted_at IS NULL "
-  .. "WHERE NOT EXISTS (SELECT 1 FROM user_missions x WHERE x.user_id = $1 AND x.mission_id = c.mission_id "
-  .. "AND x.period_start = c.period_start AND x.completed) ORDER BY m.id "
+  .. "FROM c JOIN missions m ON m.id = c.mission_id AND m.is_active AND m.deleted_at IS NULL "
+  .. "WHERE c.mission_id NOT IN (SELECT mission_id FROM done) ORDER BY m.id "
   .. "ON CONFLICT (user_id, mission_id, period_start) DO UPDATE SET "
   .. "(current_progress, completed, completed_at) = (SELECT "
   .. "LEAST(um.current_progress + EXCLUDED.current_progress, t.target_value), "
   .. "um.current_progress + EXCLUDED.current_progress >= t.target_value, "
   .. "CASE WHEN um.current_progress + EXCLUDED.current_progress >= t.target_value THEN now() END "
   .. "FROM missions t WHERE t.id = um.mission_id) "
-  .. "WHERE NOT um.completed"
+  .. "WHERE NOT um.completed RETURNING um.mission_id, um.completed) "
+  .. "SELECT mission_id FROM done UNION ALL SELECT mission_id FROM up WHERE completed"
+
+local FINISHED_MAX = 100000
+-- "user|mission|period_start" -> true: completed rows seen committed, for
+-- the catalogue `finished_of` (a new catalogue table is a reload).
+local finished, finished_count, finished_of = {}, 0, nil
+
+local function finished_key(user_id, mission_id, period_start)
+  return user_id .. "|" .. mission_id .. "|" .. period_start
+end
+
+-- After the commit: remembers the rows the upsert reported completed.
+local function remember(user_id, items, answer, of)
+  local ok, rows = pcall(answer)
+  if not ok or of ~= finished_of then return end
+  local start = {}
+  for _, it in ipairs(items) do start[it.mission_id] = it.period_start end
+  for _, r in ipairs(rows) do
+    if finished_count >= FINISHED_MAX then finished, finished_count = {}, 0 end
+    finished[finished_key(user_id, r.mission_id, start[r.mission_id])] = true
+    finished_count = finished_count + 1
+  end
+end
 
 progress.on_counts(function(user_id, counts, game_type, now)
+  local cat = catalogue.get()
+  if cat ~= finished_of then finished, finished_count, finished_of = {}, 0, cat end
   local items, current = json.array(), nil
-  for _, m in ipairs(catalogue.get().missions) do
+  for _, m in ipairs(cat.missions) do
     local inc, only = counts[m.target_type], m.requirements.game_type
     if inc and inc > 0 and (only == nil or only == json.null or only == game_type) then
       current = current or current_periods(now)
       local p = current[periods.kind_of(m)]
-      items[#items + 1] = { mission_id = m.id, period_start = p.start, reset_at = p.reset_at, inc = inc }
+      if not finished[finished_key(user_id, m.id, p.start)] then
+        items[#items + 1] = { mission_id = m.id, period_start = p.start, reset_at = p.reset_at, inc = inc }
+      end
     end
   end
-  if #items > 0 then store.defer(COUNT_PROGRESS, user_id, items) end -- no answer needed
+  if #items == 0 then return end
+  local answer = store.defer(COUNT_PROGRESS, user_id, items) -- awaited by nobody: read after the commit
+  store.after_commit(function() remember(user_id, items, answer, cat) end)
 end)
 
 --- list(user_id, mission_type) -> [UserMission] of the current periods

@@ -242,6 +242,44 @@ describe("missions", function()
       api.sql(host, "UPDATE missions SET is_active = false WHERE id = " .. id) -- out of the later lists
     end)
 
+    -- Each worker remembers the completed rows it saw commit and sends no
+    -- progress statement for them (domain/missions.lua); a row reset or
+    -- deleted by hand must count again from the next play (migration 0008).
+    it("sends no progress for missions it saw completed, and counts a row reset or deleted by hand again", function()
+      local p = player(host, 2000)
+      rows(p) -- the rows of every active mission's current period
+      api.sql(host, "UPDATE user_missions um SET current_progress = m.target_value, completed = true, "
+        .. "completed_at = now() FROM missions m WHERE m.id = um.mission_id AND um.user_id = " .. p.id)
+      api.sql(host, "CREATE TABLE spec_progress_statements (n int); "
+        .. "CREATE FUNCTION spec_count_progress() RETURNS trigger LANGUAGE plpgsql AS "
+        .. "$$ BEGIN INSERT INTO spec_progress_statements VALUES (1); RETURN NULL; END $$; "
+        .. "CREATE TRIGGER spec_count_progress BEFORE INSERT ON user_missions "
+        .. "FOR EACH STATEMENT EXECUTE FUNCTION spec_count_progress()")
+      local function statements()
+        return tonumber(api.sql(host, "SELECT count(*) FROM spec_progress_statements")[1][1])
+      end
+      local function progress_of(mission_id)
+        return tonumber(api.sql(host, "SELECT coalesce(sum(current_progress), 0) FROM user_missions WHERE user_id = "
+          .. p.id .. " AND mission_id = " .. mission_id .. " AND NOT completed")[1][1])
+      end
+      -- A worker learns the missions a play counts: a loss counts two, a win
+      -- also 첫 승리. So each of the two workers sends at most two statements.
+      spin(p, 30)
+      assert.is_true(statements() <= 4, "at most two statements per worker, then none: " .. statements())
+      api.sql(host, "UPDATE user_missions SET completed = false, completed_at = NULL, current_progress = 0 "
+        .. "WHERE mission_id = 2 AND user_id = " .. p.id)
+      spin(p, 2)
+      assert.equal(2, progress_of(2))
+      api.sql(host, "UPDATE user_missions SET current_progress = 10, completed = true WHERE mission_id = 2 "
+        .. "AND user_id = " .. p.id)
+      spin(p, 4)
+      api.sql(host, "DELETE FROM user_missions WHERE mission_id = 2 AND user_id = " .. p.id)
+      spin(p, 2)
+      assert.equal(2, progress_of(2))
+      api.sql(host, "DROP TRIGGER spec_count_progress ON user_missions; DROP FUNCTION spec_count_progress(); "
+        .. "DROP TABLE spec_progress_statements")
+    end)
+
     it("counts gacha pulls by pull_count and the request as one play", function()
       local p = player(host, 2000)
       local res = host:request("POST", "/api/games/gacha/pull", { pull_count = 2 }, p.headers)

@@ -59,6 +59,15 @@
  *   shares its transaction's), or nil outside one. For what a transaction
  *   learns early and needs again later in other modules (a deferred
  *   answer), without module state shared by concurrent requests.
+ * db.read_with_xid(name, sql): registers a one-value read (sql, a query of
+ *   one column and at most one row) that every later db.tx with an xid
+ *   makes in its xid statement, as a column `name`: a value a module needs
+ *   in most transactions then costs no statement of its own. For the worker's
+ *   life (registering a name again replaces its sql).
+ * db.xid_read(name) -> answer | nil: inside a transaction that read name
+ *   with its xid, answer() -> the value (nil for no row) | nil, err,
+ *   sqlstate, sending the queue first if needed; nil otherwise (outside
+ *   one, read only, or not registered when it began).
  *
  * The C side does the I/O: "query" (take a connection, run, give it back),
  * "acquire", "exec" (one statement) and "batch" (several, one pipeline) on
@@ -525,6 +534,8 @@ static const char tx_chunk[] =
     "-- up. It assigns an xid at once (in repeatable read and serializable it also\n"
     "-- takes the snapshot there).\n"
     "local XID = 'SELECT txid_current()::text AS xid'\n"
+    "-- db.read_with_xid: name -> sql; the xid statement with them, and its names\n"
+    "local with_xid, XID_READS, xid_names = {}, XID, {}\n"
     "-- A COMMIT that failed with one of these may still have committed: the\n"
     "-- answer was lost with the connection (class 08), or a shutdown or crash\n"
     "-- ended the session as the COMMIT ran (57P0x can come after the commit\n"
@@ -653,6 +664,34 @@ static const char tx_chunk[] =
     "  return t.vars\n"
     "end\n"
     "\n"
+    "function db.read_with_xid(name, sql)\n"
+    "  if type(name) ~= 'string' or not name:find('^[%a_][%w_]*$') or type(sql) ~= 'string' then\n"
+    "    error('db.read_with_xid expects a column name and a query', 2)\n"
+    "  end\n"
+    "  with_xid[name] = sql\n"
+    "  local names, cols = {}, { XID }\n"
+    "  for n in pairs(with_xid) do names[#names + 1] = n end\n"
+    "  table.sort(names) -- one text, so one prepared statement\n"
+    "  xid_names = {}\n"
+    "  for _, n in ipairs(names) do\n"
+    "    cols[#cols + 1] = '(' .. with_xid[n] .. ') AS ' .. n\n"
+    "    xid_names[n] = true\n"
+    "  end\n"
+    "  XID_READS = table.concat(cols, ', ')\n"
+    "end\n"
+    "\n"
+    "function db.xid_read(name)\n"
+    "  local t = txs[running()]\n"
+    "  local item = t and t.xid_item\n"
+    "  if not (item and item.reads[name]) then return nil end\n"
+    "  return function()\n"
+    "    if not item.answer then exec(t) end\n"
+    "    local rows, err, state = item.answer[1], item.answer[2], item.answer[3]\n"
+    "    if not rows then return nil, err, state end\n"
+    "    return rows[1][name]\n"
+    "  end\n"
+    "end\n"
+    "\n"
     "function db.after_commit(fn)\n"
     "  if type(fn) ~= 'function' then error('db.after_commit expects a function', 2) end\n"
     "  local t = txs[running()]\n"
@@ -701,8 +740,10 @@ static const char tx_chunk[] =
     "    -- BEGIN (and the xid) wait in the queue for the first statement\n"
     "    local t = { conn = conn, after = {}, depth = 0, queue = { pack(begin) }, pid = C.pid(conn) }\n"
     "    if not read_only then\n"
-    "      t.queue[2] = pack(XID)\n"
-    "      t.queue[2].on = function(rows) t.xid = rows[1].xid end\n"
+    "      t.xid_item = pack(XID_READS)\n"
+    "      t.xid_item.reads = xid_names\n"
+    "      t.xid_item.on = function(rows) t.xid = rows[1].xid end\n"
+    "      t.queue[2] = t.xid_item\n"
     "    end\n"
     "    txs[co] = t\n"
     "    res = pack(pcall(fn))\n"

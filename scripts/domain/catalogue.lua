@@ -8,9 +8,9 @@ worker keeps the active definitions in memory, tagged with
 engagement_catalogue.version, which a statement trigger bumps in the
 transaction of every change to missions or events (migration 0006: admin
 routes, migrations and hand-written SQL alike). A transaction reads the
-version (one trivial statement: prefetch() queues it with the play's first
-round trip) and reloads the definitions, in one statement and so one
-snapshot, only when the version moved. The cache can be cold, never stale:
+version with its xid (db.read_with_xid: no statement of its own; a read-only
+transaction or a plain query queues one) and reloads the definitions, in
+one statement and so one snapshot, only when the version moved. The cache can be cold, never stale:
 a play never counts against definitions older than its own transaction
 sees.
 
@@ -36,14 +36,29 @@ local LOAD = "SELECT (SELECT version FROM engagement_catalogue) AS version, "
   .. "'ends', extract(epoch FROM least(e.end_date, '9999-12-31'::timestamptz))) ORDER BY e.id), '[]') "
   .. "FROM events e WHERE e.is_active AND e.deleted_at IS NULL) AS events"
 
+db.read_with_xid("catalogue_version", VERSION)
+
 local cached = { version = nil, missions = {}, events = {} }
 
---- prefetch(): inside a transaction, queues the version read, so it
---- travels with the transaction's next statement instead of costing a
---- round trip of its own when get() needs it. Outside one, does nothing.
+-- A deferred version read of its own: answer() -> version | nil, err, sqlstate.
+local function deferred_version()
+  local answer = db.defer(VERSION)
+  return function()
+    local rows, err, state = answer()
+    if not rows then return nil, err, state end
+    return rows[1] and rows[1].version
+  end
+end
+
+--- prefetch(): inside a transaction, makes sure the version is read with
+--- the xid or queued, so it travels with the transaction's next statement
+--- instead of costing a round trip of its own when get() needs it. Outside
+--- one, does nothing.
 function M.prefetch()
   local vars = db.tx_local()
-  if vars and not vars.catalogue_version then vars.catalogue_version = db.defer(VERSION) end
+  if vars and not vars.catalogue_version then
+    vars.catalogue_version = db.xid_read("catalogue_version") or deferred_version()
+  end
 end
 
 --- get() -> {version, missions, events}: the active, non-deleted
@@ -55,12 +70,17 @@ end
 --- A new table exactly when the version moved: callers may key their own
 --- memory on it (missions.lua's completed rows).
 function M.get()
-  M.prefetch() -- queued already, or now: one read per transaction
+  M.prefetch() -- read or queued already, or now: one read per transaction
   local vars = db.tx_local()
-  -- no answer when its savepoint rolled back: ask again (a real failure
-  -- raises there)
-  local rows = vars and vars.catalogue_version() or store.query(VERSION)
-  local version = rows[1] and rows[1].version -- none only if someone deleted the row: load every time
+  local version, err = nil, "outside a transaction"
+  if vars then version, err = vars.catalogue_version() end
+  -- no answer (outside a transaction, or its savepoint rolled back): ask
+  -- again, and a real failure raises there
+  if version == nil and err then
+    local rows = store.query(VERSION)
+    version = rows[1] and rows[1].version
+  end
+  -- nil only if someone deleted the row: load every time
   if version == nil or version ~= cached.version then
     local row = store.one(LOAD)
     cached = { version = row.version, missions = row.missions, events = row.events }

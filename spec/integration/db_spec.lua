@@ -5,6 +5,7 @@
 -- DATABASE_URL and PG* (psql), CC_SERVICES_DATADIR (tools/services.sh).
 local support = require "spec.support.host"
 local http = require "spec.support.http"
+local null = http.json.null
 
 local DBNAME = "cc_spec_db"
 
@@ -117,6 +118,20 @@ describe("host.db", function()
     assert.equal(200, res.status)
     assert.truthy(res.json.id > 0)
     assert.equal(1, host:request("GET", "/test/db/items?name=deferred-outside").json.count)
+  end)
+
+  it("reads a registered value with the xid, as of the transaction's start; none read only or outside", function()
+    local function call(mode)
+      local res = host:request("POST", "/test/db/xid_read?mode=" .. mode)
+      assert.equal(200, res.status, res.body)
+      return res.json
+    end
+    assert.same({ reader = true, n = null, in_xid_statement = true }, call("tx")) -- no row: nil
+    psql(DBNAME, "INSERT INTO counters (name, n) VALUES ('xid', 5)")
+    assert.same({ reader = true, n = 5, in_xid_statement = true }, call("tx"))
+    assert.same({ reader = true, n = 6, in_xid_statement = true }, call("tx"))
+    assert.same({ reader = false }, call("read_only"))
+    assert.same({ reader = false }, call("outside"))
   end)
 
   it("fails the COMMIT when a deferred statement fails, and writes nothing", function()

@@ -260,9 +260,9 @@ ratio_across() {
 
 # ------------------------------------------------------ 6. admin search
 
-# The users are vacuumed, not only analyzed: until a vacuum merges it, the
-# trigram indexes' pending list of the 100 000 new rows is scanned in full
-# by every search (one full run measured 66 ms for "a1b" instead of 3 ms).
+# The users are vacuumed, not only analyzed, so every run measures the state
+# autovacuum leaves (the trigram indexes' pending list merged, the visibility
+# map set): one full run measured "a1b" at 66 ms without it, 3 ms in others.
 group_admin_search() {
 	say "bench: 6. admin search over 100 000 users"
 	local frag like sql rps p50 p99

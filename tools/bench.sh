@@ -149,8 +149,10 @@ if [[ -n $BASELINE ]]; then
 fi
 
 if [[ $ONLY == *" spin "* || $ONLY == *" multi "* ]]; then
-	say "bench: capturing the SQL of $CAPTURE_SPINS real spins"
+	say "bench: capturing the SQL of $CAPTURE_SPINS real spins (missions finished: targets of 1)"
+	mission_targets 1
 	capture_spin
+	mission_targets restore
 	# each script must run as is before it is measured
 	for ((i = 1; i < ${#SPIN_SCRIPTS[@]}; i += 2)); do
 		if ! pgbench -n -M prepared -c 1 -t 3 -f "${SPIN_SCRIPTS[i]%@*}" "${SPIN_DEFS[@]}" -D seq=0 \

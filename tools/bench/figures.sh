@@ -108,6 +108,35 @@ group_pg() {
 spin() { on "$1" /api/games/slot/spin 50 -s "$ROTATE" -- "$2" POST /api/games/slot/spin "{\"bet_amount\":$BET}" auth; }
 t_spin_new() { spin new "$tmp/players.jwt"; }
 t_spin_base() { spin base "$tmp/players.base.jwt"; }
+t_spinopen_new() { t_spin_new; }
+t_spinopen_base() { t_spin_base; }
+
+# What a spin costs depends on the player's missions: while one the spin
+# counts for is unfinished, the spin writes its progress; once all are
+# finished, the build under test writes nothing for them (missions.lua).
+# mission_targets VALUE | restore: sets every mission's target in the
+# databases of both builds (the first call keeps the seeded targets in
+# bench_targets), or puts the seeded targets back.
+mission_targets() {
+	local db sql
+	if [[ $1 == restore ]]; then
+		sql="UPDATE missions m SET target_value = b.target_value FROM bench_targets b WHERE b.id = m.id"
+	else
+		sql="CREATE TABLE IF NOT EXISTS bench_targets AS SELECT id, target_value FROM missions;
+			UPDATE missions SET target_value = $1"
+	fi
+	for db in "$MAIN_DATABASE_URL" ${BASELINE:+"$BASE_DATABASE_URL"}; do
+		psql -q -v ON_ERROR_STOP=1 "$db" -c "$sql" >/dev/null || die "cannot set the mission targets"
+	done
+}
+
+# settle_spins NAME TOKENS: 4 s of spins, not measured (each player about
+# four spins or more): with targets of 1, every player's missions finish.
+settle_spins() {
+	local port=${1}_PORT
+	taskset -c "$LG_CPUS" wrk -t1 -c50 -d4s -s "$ROTATE" "http://127.0.0.1:${!port}/api/games/slot/spin" \
+		"$2" POST /api/games/slot/spin "{\"bet_amount\":$BET}" auth >/dev/null 2>&1 || die "the settling spins failed"
+}
 t_spin_sql() { spin_pgbench "$PG_CLIENTS"; }
 t_spin_floor() { update_pgbench "$PG_CLIENTS"; }
 
@@ -141,19 +170,36 @@ spin_pg_profile() {
 	EOF
 }
 
+# Two regimes, the same players: first every spin advances the player's
+# missions (targets out of reach), then the player's missions are finished
+# (targets of 1, settled by unmeasured spins), the steady state of an active
+# player; the captured SQL (taken with targets of 1, bench.sh) and the
+# pg_stat_statements profile are of the second. The seeded targets are put
+# back afterwards.
 group_spin() {
-	say "bench: 4. slot spin vs pgbench of the SQL it runs (captured) and vs the one-statement floor"
+	say "bench: 4. slot spin: every spin advancing missions, vs the baseline"
+	mission_targets 1000000000
+	# shellcheck disable=SC2046
+	rounds spinopen $(with_base spinopen_new spinopen_base)
+	say "bench: 4. slot spin, missions finished: vs pgbench of the SQL it runs (captured) and vs the one-statement floor"
+	mission_targets 1
+	settle_spins new "$tmp/players.jwt"
+	[[ -n $BASELINE ]] && settle_spins base "$tmp/players.base.jwt"
 	# shellcheck disable=SC2046
 	rounds spin $(with_base spin_new spin_sql spin_floor spin_base)
 	spin_pg_profile
+	mission_targets restore
 	{
-		table spin "4. POST /api/games/slot/spin, $PLAYERS pre-funded players in turn (wrk -c50; pgbench -c$PG_CLIENTS = the host's pool)" \
+		table spinopen "4. POST /api/games/slot/spin, $PLAYERS pre-funded players in turn, every spin advancing their missions (wrk -c50)" \
+			"spins/s" spinopen_new:"cchost slot spin" spinopen_base:"cchost baseline $BASE_SHA"
+		ratio spinopen spinopen_new spinopen_base "new/baseline" "slot spin vs baseline $BASE_SHA, missions open" "baseline"
+		table spin "4. The same players, their missions finished (pgbench -c$PG_CLIENTS = the host's pool)" \
 			"spins/s" spin_new:"cchost slot spin" spin_sql:"pgbench, captured spin SQL" \
 			spin_floor:"pgbench, one-statement UPDATE" spin_base:"cchost baseline $BASE_SHA"
 		ratio spin spin_new spin_sql "cchost/pgbench of its SQL" "slot spin, 1 worker" "pgbench of the spin's SQL"
 		ratio spin spin_new spin_floor "cchost/one-statement floor" "slot spin vs the floor" "pgbench one-statement UPDATE"
 		ratio spin spin_sql spin_floor "spin SQL/one-statement floor"
-		ratio spin spin_new spin_base "new/baseline" "slot spin vs baseline $BASE_SHA" "baseline"
+		ratio spin spin_new spin_base "new/baseline" "slot spin vs baseline $BASE_SHA, missions finished" "baseline"
 		printf '  the captured SQL (%s):\n' "tools/bench/spinsql.lua"
 		sed 's/^/    /' "$tmp/spin.captured"
 		[[ -s $tmp/spin.profile ]] && printf '  PostgreSQL %s\n' "$(head -n 1 "$tmp/spin.profile")" &&

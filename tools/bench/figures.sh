@@ -122,7 +122,8 @@ mission_targets() {
 	if [[ $1 == restore ]]; then
 		sql="UPDATE missions m SET target_value = b.target_value FROM bench_targets b WHERE b.id = m.id"
 	else
-		sql="CREATE TABLE IF NOT EXISTS bench_targets AS SELECT id, target_value FROM missions;
+		sql="SET client_min_messages = warning;
+			CREATE TABLE IF NOT EXISTS bench_targets AS SELECT id, target_value FROM missions;
 			UPDATE missions SET target_value = $1"
 	fi
 	for db in "$MAIN_DATABASE_URL" ${BASELINE:+"$BASE_DATABASE_URL"}; do
@@ -306,12 +307,36 @@ ratio_across() {
 
 # ------------------------------------------------------ 6. admin search
 
+# quiesce: waits (up to 3 minutes) until both builds' outbox rows are
+# relayed and no autovacuum worker runs. The earlier groups may leave such
+# work behind on core 0: in one full run, the searches measured right after
+# them ran 2 to 20 times slower than alone.
+quiesce() {
+	local i busy db
+	for ((i = 0; i < 180; i++)); do
+		busy=0
+		for db in "$MAIN_DATABASE_URL" ${BASELINE:+"$BASE_DATABASE_URL"}; do
+			busy=$((busy + $(psql -qAt "$db" -c "SELECT count(*) FROM outbox_events WHERE relayed_at IS NULL"))) ||
+				die "cannot read the outbox"
+		done
+		busy=$((busy + $(psql -qAt -c "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'autovacuum worker'")))
+		((busy == 0)) && break
+		sleep 1
+	done
+	if ((busy == 0)); then
+		say "  quiet after $i s (outbox relayed, no autovacuum running)"
+	else
+		say "  not quiet after $i s ($busy outbox rows and autovacuum workers left): measuring anyway"
+	fi
+}
+
 # The users are vacuumed, not only analyzed, so every run measures the state
 # autovacuum leaves (the trigram indexes' pending list merged, the visibility
-# map set): one full run measured "a1b" at 66 ms without it, 3 ms in others.
+# map set).
 group_admin_search() {
 	say "bench: 6. admin search over 100 000 users"
 	local frag like sql rps p50 p99
+	quiesce
 	psql -q -v ON_ERROR_STOP=1 >/dev/null <<-'EOF'
 		INSERT INTO users (site_id, nickname, phone_number, password_hash, created_at)
 		SELECT 'bench' || g, 'n' || substr(md5(g::text), 1, 12), '010' || lpad(g::text, 8, '0'), 'x',

@@ -328,7 +328,7 @@ local function new_records()
     acked_plays = {}, -- play ids answered 2xx
     acked_keys = {},  -- {key, user_id, kind}: 2xx money answers that wrote a ledger row with their key
     acked_cashed = {},-- {game_id, payout}: crash rounds answered "cashed"
-    replays = 0, retries = 0, unresolved = 0, unexpected_401 = 0,
+    replays = 0, retries = 0, unresolved = 0, unexpected_401 = 0, refused = {},
     ws = { opened = 0, refused = 0, messages = {}, closes = {} },
     slow = {},        -- requests answered (or given up) after more than SLOW_S
     open = {},        -- requests in flight: {t0, label} -> true
@@ -504,12 +504,20 @@ function User:relogin(client)
   return false
 end
 
--- GET with the user's token; a 401 (never expected) is counted, then the
--- user logs in again.
+-- GET with the user's token; a 401 is counted (with its detail), then the
+-- user logs in again. Expected only when another of the user's tasks (a
+-- raced claim retrying through a 401) logged in while this request was in
+-- flight: the new session superseded the one it carried
+-- (MAX_CONCURRENT_SESSIONS 1), as it must.
 function User:get(client, path, label)
+  local gen = self.token_gen
   local res, err = client:call("GET", path, label, nil, { token = self.token })
   if res and res.status == 401 then
+    if self.token_gen ~= gen then return res, err end
     R.unexpected_401 = R.unexpected_401 + 1
+    if #R.refused < 8 then
+      R.refused[#R.refused + 1] = fmt("%s at +%.2f s: %s", label, now() - R.t_start, tostring(detail_of(res)))
+    end
     self:relogin(client)
   end
   return res, err
@@ -1369,7 +1377,8 @@ local function http_checks(ctx, result)
   result.checks[#result.checks + 1] = { group = "http", name = fmt("every request answered within %d s", SLOW_S),
     ok = #R.slow == 0, value = #R.slow, detail = #slow > 0 and table.concat(slow, "\n      ") or nil }
   result.checks[#result.checks + 1] = { group = "http", name = "no unexpected 401 (a valid session refused)",
-    ok = R.unexpected_401 == 0, value = R.unexpected_401 }
+    ok = R.unexpected_401 == 0, value = R.unexpected_401,
+    detail = #R.refused > 0 and table.concat(R.refused, "; ") or nil }
   result.checks[#result.checks + 1] = { group = "lost", name = "every money request's outcome resolved (no unknown left)",
     ok = R.unresolved == 0, value = R.unresolved }
   result.checks[#result.checks + 1] = { group = "money", name = "a replayed Idempotency-Key returns the stored answer",

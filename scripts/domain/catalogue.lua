@@ -10,9 +10,9 @@ transaction of every change to missions or events (migration 0006: admin
 routes, migrations and hand-written SQL alike). A transaction reads the
 version with its xid (db.read_with_xid: no statement of its own; a read-only
 transaction or a plain query queues one) and reloads the definitions, in
-one statement and so one snapshot, only when the version moved. The cache can be cold, never stale:
-a play never counts against definitions older than its own transaction
-sees.
+one statement and so one snapshot, only when the version moved. The cache
+can be cold, never stale: a play never counts against definitions older
+than its own transaction sees.
 
 What the cache decides is only which statements a play needs; the
 statements themselves still name the definitions in SQL (missions.lua,

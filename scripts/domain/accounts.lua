@@ -95,7 +95,6 @@ end
 function M.signup(f, req)
   local hash = auth.hash_password(f.password)
   return store.tx(function()
-    progress.expect() -- the signup counts as a login (below)
     local code = invite.consume(f.invite_code)
     if not code then errors.raise("INVITE_INVALID") end
     M.check_unique { site_id = f.site_id, nickname = f.nickname, phone_number = f.phone_number }

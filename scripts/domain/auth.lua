@@ -589,7 +589,6 @@ function M.login(req, site_id, password, admin_only)
     errors.raise("LOGIN_DEACTIVATED")
   end
   return store.tx(function()
-    progress.expect() -- the login counts (below)
     local u = store.one("UPDATE users u SET last_login = now() WHERE id = $1 RETURNING " .. USER_COLUMNS, user.id)
     u.banned_until_epoch = nil
     record_attempt(site_id, u.id, true, nil, ip, ua)

@@ -40,43 +40,22 @@ db.read_with_xid("catalogue_version", VERSION)
 
 local cached = { version = nil, missions = {}, events = {} }
 
--- A deferred version read of its own: answer() -> version | nil, err, sqlstate.
-local function deferred_version()
-  local answer = db.defer(VERSION)
-  return function()
-    local rows, err, state = answer()
-    if not rows then return nil, err, state end
-    return rows[1] and rows[1].version
-  end
-end
-
---- prefetch(): inside a transaction, makes sure the version is read with
---- the xid or queued, so it travels with the transaction's next statement
---- instead of costing a round trip of its own when get() needs it. Outside
---- one, does nothing.
-function M.prefetch()
-  local vars = db.tx_local()
-  if vars and not vars.catalogue_version then
-    vars.catalogue_version = db.xid_read("catalogue_version") or deferred_version()
-  end
-end
-
 --- get() -> {version, missions, events}: the active, non-deleted
---- definitions as the current transaction sees them (inside one, the
---- version is read once however often get() is called; outside, as of
---- now). missions: {id, mission_type, reset_period, target_type,
+--- definitions as the current transaction sees them (inside one with an
+--- xid, the version comes with the xid, however often get() is called;
+--- otherwise one query each call). missions: {id, mission_type, reset_period, target_type,
 --- requirements} by id; events: {id, requirements, starts, ends} by id
 --- (epoch seconds; liveness is the caller's, on its own clock). Read only.
 --- A new table exactly when the version moved: callers may key their own
 --- memory on it (missions.lua's completed rows).
 function M.get()
-  M.prefetch() -- read or queued already, or now: one read per transaction
   local vars = db.tx_local()
-  local version, err = nil, "outside a transaction"
-  if vars then version, err = vars.catalogue_version() end
-  -- no answer (outside a transaction, or its savepoint rolled back): ask
-  -- again, and a real failure raises there
-  if version == nil and err then
+  if vars and vars.catalogue_version == nil then
+    vars.catalogue_version = db.xid_read("catalogue_version") or false -- false: read only
+  end
+  local version, err = nil, "not read with the xid"
+  if vars and vars.catalogue_version then version, err = vars.catalogue_version() end
+  if version == nil and err then -- outside a transaction or in a read-only one: a query of its own
     local rows = store.query(VERSION)
     version = rows[1] and rows[1].version
   end

@@ -260,7 +260,6 @@ local function settle_in_tx(r, opts)
   if r.result == "cashed" then payout = math.floor(bet * r.multiplier_x100 / 100)
   elseif r.result == "refunded" then payout = bet end
   db.after_commit(function() metrics.payout("crash", payout) end)
-  if payout > bet then progress.expect() end -- a win counts (below)
   local settled = store.one("UPDATE game_plays SET status = 'settled', payout = $3, is_win = $4, "
     .. "outcome = outcome || $5::jsonb, settled_at = now() "
     .. "WHERE id = $1 AND user_id = $2 AND game_type = 'crash' AND status = 'pending' AND outcome->>'game_id' = $6 "

@@ -49,8 +49,7 @@ function M.run(user_id, p)
   assert(p.bet > 0 and p.bet % 1 == 0, "plays.run: bet must be a positive integer")
   return store.tx(function()
     local staked = wallet.stake(user_id, p.bet, p.idempotency_key)
-    progress.expect() -- what the progress below reads travels with the nonce
-    local seed = fairness.take_nonce(user_id) -- sends BEGIN, the stake, the version and the nonce at once
+    local seed = fairness.take_nonce(user_id) -- sends BEGIN, the xid with the version, the stake and the nonce at once
     local id, balance, at = staked()
     local outcome, payout = p.draw(fair.stream(seed.server_seed, seed.client_seed, seed.nonce), id)
     assert(payout >= 0 and payout % 1 == 0, "plays.run: payout must be a non-negative integer")

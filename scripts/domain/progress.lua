@@ -24,7 +24,6 @@
 -- routes/ file loads at each generation; domain modules load on demand).
 -- Mission and event progress subscribe with on_counts and get each event
 -- mapped once to the §12.3 keys.
-local catalogue = require "domain.catalogue"
 local clock = require "domain.clock"
 
 local M = {}
@@ -69,14 +68,6 @@ end
 function M.on_counts(fn)
   assert(type(fn) == "function", "progress.on_counts expects a function")
   counters[#counters + 1] = fn
-end
-
---- expect(): an emitter calls it inside its transaction, before the next
---- statement whose answer it awaits, when it will emit: what the listeners
---- will read (the engagement catalogue's version, domain/catalogue.lua) is
---- queued to travel with that statement instead of costing a round trip.
-function M.expect()
-  catalogue.prefetch()
 end
 
 --- emit(user_id, event): tells every listener; call it inside the

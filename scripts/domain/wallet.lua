@@ -4,7 +4,7 @@
 -- currency (the row lock serialises concurrent changes of one user; the
 -- WHERE refuses to go below zero or above 2^53-1) and a ledger row with the
 -- new balance, so balance == sum(ledger deltas) always holds and the schema's
--- CHECK backs it. A refused change raises a named error (INSUFFICIENT_TOKENS,
+-- check (the balance's type, cc_balance) backs it. A refused change raises a named error (INSUFFICIENT_TOKENS,
 -- BALANCE_LIMIT, USER_NOT_FOUND, ALREADY_CREDITED) so the caller's
 -- transaction rolls back and nothing is written.
 local errors = require "lib.errors"
@@ -97,7 +97,8 @@ end
 --- limit is checked here (BALANCE_LIMIT, nothing written); the reference
 --- play:<id> is new with the play. Unlike change()'s, its UPDATE has no
 --- condition: a deferred statement that changed no row would go unnoticed,
---- so the schema's CHECK is the guard and any failure fails the COMMIT.
+--- so the schema's check (cc_balance) is the guard and any failure fails
+--- the COMMIT.
 function M.pay(user_id, play_id, balance, payout, idempotency_key)
   assert(payout > 0 and payout % 1 == 0, "wallet.pay: payout must be a positive integer")
   if balance + payout > M.MAX then errors.raise("BALANCE_LIMIT") end

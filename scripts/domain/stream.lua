@@ -60,7 +60,7 @@ local function xadd_rows(rows, first, last, maxlen)
     args[#args + 1] = tostring(index[stream_key(r.topic)])
     args[#args + 1] = tostring(r.id)
     args[#args + 1] = r.event_type
-    args[#args + 1] = json.encode(r.payload)
+    args[#args + 1] = r.payload -- the JSON text PostgreSQL wrote: no decoding and encoding again
     args[#args + 1] = r.created_at
   end
   return redis.call(unpack(args)) ~= nil
@@ -73,7 +73,7 @@ function M.relay()
   -- would cost a commit record and a WAL flush with nothing to relay.
   if not store.one("SELECT true AS pending FROM outbox_events WHERE relayed_at IS NULL LIMIT 1") then return 0 end
   return store.tx(function()
-    local rows = store.query("SELECT id, topic, event_type, payload, created_at FROM outbox_events "
+    local rows = store.query("SELECT id, topic, event_type, payload::text AS payload, created_at FROM outbox_events "
       .. "WHERE relayed_at IS NULL ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED", BATCH)
     if #rows == 0 then return 0 end
     local maxlen, done = tostring(host.config.get("STREAM_MAXLEN")), {}

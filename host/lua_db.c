@@ -80,6 +80,7 @@
 #include <errno.h>
 #include <lauxlib.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -110,6 +111,19 @@ void lua_db_set_tx_retries(int retries) { tx_retries = retries < 0 ? 0 : retries
 
 /* ---- parameters --------------------------------------------------------- */
 
+/* Writes v in decimal into out (at least 21 bytes): what "%.0f" writes for
+ * an integral |v| < 1e18 (ids, amounts, nonces: most parameters of every
+ * statement), without going through printf's floating-point formatting. */
+static void lua_db__int_text(char *out, int64_t v) {
+    char tmp[24];
+    int n = 0;
+    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+    do tmp[n++] = (char)('0' + u % 10); while ((u /= 10) != 0);
+    if (v < 0) *out++ = '-';
+    while (n) *out++ = tmp[--n];
+    *out = 0;
+}
+
 /* Replaces the arguments from index first on with their text form (nil for
  * NULL); raises on a value that has none. Returns how many there are. */
 static int lua_db__params_to_text(lua_State *L, int first) {
@@ -132,7 +146,7 @@ static int lua_db__params_to_text(lua_State *L, int first) {
             double x = lua_tonumber(L, i);
             if (isnan(x)) snprintf(num, sizeof num, "NaN");
             else if (isinf(x)) snprintf(num, sizeof num, x > 0 ? "Infinity" : "-Infinity");
-            else if (x == floor(x) && fabs(x) < 1e18) snprintf(num, sizeof num, "%.0f", x);
+            else if (x == floor(x) && fabs(x) < 1e18) lua_db__int_text(num, (int64_t)x); /* ids, amounts */
             else snprintf(num, sizeof num, "%.17g", x);
             lua_pushstring(L, num);
             lua_replace(L, i);

@@ -55,6 +55,12 @@ static void test_hmac(void) {
     CHECK_STR(hmac_hex("Jefe", 4, "what do ya want for nothing?"),
               "5bdcc146bf60754e6a042426089575c7"
               "5a003f089d2739839dec58b964ec3843");
+    /* RFC 4231 test case 6: a key longer than the block is hashed first. */
+    unsigned char key6[131];
+    memset(key6, 0xaa, sizeof key6);
+    CHECK_STR(hmac_hex(key6, sizeof key6, "Test Using Larger Than Block-Size Key - Hash Key First"),
+              "60e431591ee0b67f0d8a26aacbf5b77f"
+              "8e0bc6213728c5140546040f0ee37f54");
     /* Empty key and message are legal and well defined. */
     CHECK_STR(hmac_hex("", 0, ""), "b613679a0814d9ec772f95d778c35fc5"
                                    "ff1697c493715653c6c712144292c5ad");

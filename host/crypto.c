@@ -36,8 +36,10 @@ void crypto_sha1(const void *data, size_t len, unsigned char out[20]) {
 
 void crypto_hmac_sha256(const void *key, size_t keylen, const void *data,
                         size_t len, unsigned char out[32]) {
+    static const unsigned char empty[1];
     crypto_auth_hmacsha256_state st;
-    if (crypto_auth_hmacsha256_init(&st, key, keylen) != 0 ||
+    /* libsodium declares the key non-null: an empty key is still a pointer */
+    if (crypto_auth_hmacsha256_init(&st, keylen ? key : empty, keylen) != 0 ||
         crypto_auth_hmacsha256_update(&st, data, len) != 0 ||
         crypto_auth_hmacsha256_final(&st, out) != 0)
         crypto__fail("HMAC-SHA256");

@@ -90,6 +90,26 @@ function M.relay()
   end)
 end
 
+-- Passes one drain may make: see drain().
+local DRAIN_PASSES = 20
+
+--- drain() -> rows relayed: relay passes until one comes back short of a
+--- full batch, at most DRAIN_PASSES (the relay timer's tick). One pass a
+--- tick relayed at most BATCH rows per OUTBOX_RELAY_INTERVAL_MS, fewer than
+--- a busy worker writes (a slot spin is a row; the spin benchmark makes
+--- 2 800 a second): the outbox grew for as long as the load lasted, and
+--- each pass sorted the whole backlog to take 500 of it, about 16 µs of
+--- PostgreSQL per row relayed instead of 5.
+function M.drain()
+  local total = 0
+  for _ = 1, DRAIN_PASSES do
+    local n = M.relay()
+    total = total + n
+    if n < BATCH then break end
+  end
+  return total
+end
+
 -- user_actions types the server writes itself (§15).
 local RESERVED = {
   SIGNUP = true, LOGIN = true, SLOT_SPIN = true, RPS_PLAY = true, GACHA_PULL = true, CRASH_BET = true,

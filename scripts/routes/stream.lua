@@ -32,6 +32,6 @@ host.route {
 }
 
 host.every(function() return host.config.get("OUTBOX_RELAY_INTERVAL_MS") / 1000 end, function()
-  local ok, err = pcall(stream.relay)
+  local ok, err = pcall(stream.drain)
   if not ok and not host.is_http_error(err) then host.log.error("outbox relay failed", { error = tostring(err) }) end
 end)

@@ -381,3 +381,31 @@ describe("two hosts sharing PostgreSQL and Redis", function()
     assert.is_true(found or false)
   end)
 end)
+
+-- A pass takes 500 rows; a timer tick used to make one pass, so a busy
+-- host's outbox grew for as long as the load lasted. A host whose timer
+-- ticks every 6 s: in 15 s, three ticks could have relayed 1 500 of 2 000
+-- rows one pass at a time; one tick drains them all.
+describe("the outbox relay under a backlog", function()
+  local host, private
+  setup(function()
+    private = redis.private()
+    host = support.start { WORKERS = "1", REDIS_HOST = private.env.REDIS_HOST, REDIS_PORT = private.env.REDIS_PORT,
+                           OUTBOX_RELAY_INTERVAL_MS = "6000" }
+  end)
+  teardown(function()
+    if host then host:stop() end
+    private.destroy()
+  end)
+
+  it("drains a backlog of several passes in one tick of the relay timer", function()
+    api.sql(host, "INSERT INTO outbox_events (topic, event_type, payload) SELECT 'rewards', 'spec.backlog', "
+      .. "jsonb_build_object('n', g) FROM generate_series(1, 2000) g")
+    assert.truthy(support.wait_for(function()
+      return api.sql(host, "SELECT count(*) FROM outbox_events WHERE relayed_at IS NULL")[1][1] == "0"
+    end, 15), "the backlog was still there after 15 s")
+    local entries = 0
+    for _ in redis.cli(private.port, "XRANGE cc:events:rewards - +"):gmatch('"n":%s*%d+') do entries = entries + 1 end
+    assert.equal(2000, entries)
+  end)
+end)

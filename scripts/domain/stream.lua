@@ -73,8 +73,11 @@ function M.relay()
   -- would cost a commit record and a WAL flush with nothing to relay.
   if not store.one("SELECT true AS pending FROM outbox_events WHERE relayed_at IS NULL LIMIT 1") then return 0 end
   return store.tx(function()
-    local rows = store.query("SELECT id, topic, event_type, payload::text AS payload, created_at FROM outbox_events "
-      .. "WHERE relayed_at IS NULL ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED", BATCH)
+    -- The batch is chosen and locked by id alone; only its rows are read
+    -- out (as JSON text): a backlog is sorted without its payloads.
+    local rows = store.query("SELECT o.id, o.topic, o.event_type, o.payload::text AS payload, o.created_at "
+      .. "FROM outbox_events o WHERE o.id IN (SELECT id FROM outbox_events WHERE relayed_at IS NULL "
+      .. "ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED) ORDER BY o.id", BATCH)
     if #rows == 0 then return 0 end
     local maxlen, done = tostring(host.config.get("STREAM_MAXLEN")), {}
     for first = 1, #rows, CHUNK do
@@ -98,8 +101,8 @@ local DRAIN_PASSES = 20
 --- tick relayed at most BATCH rows per OUTBOX_RELAY_INTERVAL_MS, fewer than
 --- a busy worker writes (a slot spin is a row; the spin benchmark makes
 --- 2 800 a second): the outbox grew for as long as the load lasted, and
---- each pass sorted the whole backlog to take 500 of it, about 16 µs of
---- PostgreSQL per row relayed instead of 5.
+--- each pass sorted the whole backlog to take 500 of it (its read cost
+--- 16 µs of PostgreSQL per row relayed; 2 µs once the relay keeps up).
 function M.drain()
   local total = 0
   for _ = 1, DRAIN_PASSES do

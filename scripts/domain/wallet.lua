@@ -4,9 +4,10 @@
 -- currency (the row lock serialises concurrent changes of one user; the
 -- WHERE refuses to go below zero or above 2^53-1) and a ledger row with the
 -- new balance, so balance == sum(ledger deltas) always holds and the schema's
--- check (the balance's type, cc_balance) backs it. A refused change raises a named error (INSUFFICIENT_TOKENS,
--- BALANCE_LIMIT, USER_NOT_FOUND, ALREADY_CREDITED) so the caller's
--- transaction rolls back and nothing is written.
+-- check (the balance's type, cc_balance) backs it. A refused change raises a
+-- named error (INSUFFICIENT_TOKENS, BALANCE_LIMIT, USER_NOT_FOUND,
+-- ALREADY_CREDITED) so the caller's transaction rolls back and nothing is
+-- written.
 local errors = require "lib.errors"
 local db = require "host.db"
 local store = require "lib.store"

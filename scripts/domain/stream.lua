@@ -66,31 +66,47 @@ local function xadd_rows(rows, first, last, maxlen)
   return redis.call(unpack(args)) ~= nil
 end
 
+-- Raised inside a pass to roll it back when Redis took none of its rows.
+local NOTHING_SENT = setmetatable({}, { __tostring = function() return "relay: Redis took no row" end })
+
+local function by_id(a, b) return a.id < b.id end
+
 --- relay() -> rows relayed: one pass of the relay (see the top). Errors
---- other than Redis failing mid-batch are raised (the timer logs them).
+--- other than Redis failing are raised (the timer logs them).
 function M.relay()
   -- An idle pass only asks, outside a transaction: the transaction (its xid)
   -- would cost a commit record and a WAL flush with nothing to relay.
   if not store.one("SELECT true AS pending FROM outbox_events WHERE relayed_at IS NULL LIMIT 1") then return 0 end
-  return store.tx(function()
-    -- The batch is chosen and locked by id alone; only its rows are read
-    -- out (as JSON text): a backlog is sorted without its payloads.
-    local rows = store.query("SELECT o.id, o.topic, o.event_type, o.payload::text AS payload, o.created_at "
-      .. "FROM outbox_events o WHERE o.id IN (SELECT id FROM outbox_events WHERE relayed_at IS NULL "
-      .. "ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED) ORDER BY o.id", BATCH)
+  local ok, n = pcall(store.tx, function()
+    -- One statement chooses, locks and marks the batch: its ids first (an
+    -- InitPlan sorting ids alone, so the rows are then reached by primary
+    -- key whatever the planner knows of the table), then those rows,
+    -- marked and read out as JSON text. Rows Redis does not take are
+    -- unmarked before the commit; when it takes none, the pass rolls back.
+    local rows = store.query("UPDATE outbox_events SET relayed_at = now(), attempts = attempts + 1 "
+      .. "WHERE id = ANY(ARRAY(SELECT id FROM outbox_events WHERE relayed_at IS NULL "
+      .. "ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED)) "
+      .. "RETURNING id, topic, event_type, payload::text AS payload, created_at", BATCH)
     if #rows == 0 then return 0 end
-    local maxlen, done = tostring(host.config.get("STREAM_MAXLEN")), {}
+    table.sort(rows, by_id)
+    local maxlen, sent = tostring(host.config.get("STREAM_MAXLEN")), 0
     for first = 1, #rows, CHUNK do
       local last = math.min(first + CHUNK - 1, #rows)
       if not xadd_rows(rows, first, last, maxlen) then break end -- the rest waits for the next pass
-      for i = first, last do done[#done + 1] = rows[i].id end
+      sent = last
     end
-    if #done > 0 then
-      store.query("UPDATE outbox_events SET relayed_at = now(), attempts = attempts + 1 WHERE id = ANY($1::bigint[])",
-        "{" .. table.concat(done, ",") .. "}")
+    if sent == 0 then error(NOTHING_SENT) end
+    if sent < #rows then
+      local rest = {}
+      for i = sent + 1, #rows do rest[#rest + 1] = rows[i].id end
+      store.query("UPDATE outbox_events SET relayed_at = NULL, attempts = attempts - 1 WHERE id = ANY($1::bigint[])",
+        "{" .. table.concat(rest, ",") .. "}")
     end
-    return #done
+    return sent
   end)
+  if ok then return n end
+  if n == NOTHING_SENT then return 0 end
+  error(n, 0)
 end
 
 -- Passes one drain may make: see drain().

@@ -123,6 +123,26 @@ describe("fairness", function()
     assert.same({ 0, r.server_seed_hash }, { spin.nonce, spin.server_seed_hash })
   end)
 
+  it("keeps a seed revealed exactly when it has a revealed_at, without a row trigger on the nonce update", function()
+    local p = player(host, 1000)
+    assert.equal(200, host:request("POST", "/api/games/slot/spin", { bet_amount = 10 }, p.headers).status)
+    local where = " WHERE user_id = " .. p.id .. " AND status = 'active'"
+    assert.same({ { "1" } }, api.sql(host, "SELECT count(*) FROM fairness_seeds" .. where))
+    for _, bad in ipairs { "UPDATE fairness_seeds SET status = 'revealed'" .. where,
+                           "UPDATE fairness_seeds SET revealed_at = now()" .. where } do
+      local ok, err = pcall(api.sql, host, "\\set VERBOSITY verbose\n" .. bad)
+      assert.is_false(ok, bad)
+      assert.truthy(tostring(err):find("ERROR:  23514", 1, true), err)
+    end
+    assert.same({ { "active", "" } }, api.sql(host, "SELECT status, revealed_at FROM fairness_seeds" .. where))
+    -- Migration 0011: only an AFTER trigger on (status, revealed_at); a
+    -- BEFORE row trigger would make every nonce update lock its row first.
+    assert.same({ { "0" } }, api.sql(host, "SELECT count(*) FROM pg_trigger WHERE tgrelid = 'fairness_seeds'::regclass "
+      .. "AND NOT tgisinternal AND tgtype & 2 = 2"))
+    assert.equal(200, host:request("POST", "/api/games/slot/spin", { bet_amount = 10 }, p.headers).status)
+    assert.equal(2, host:request("GET", "/api/fairness", nil, p.headers).json.nonce)
+  end)
+
   it("lists revealed seeds newest first with their final nonce", function()
     local p = player(host, 1000)
     local empty = host:request("GET", "/api/fairness/revealed", nil, p.headers)

@@ -113,18 +113,23 @@ function M.keys(t)
 end
 
 --- Runs SQL against the host's own database (psql -At); returns the rows,
---- each an array of column texts.
+--- each an array of column texts. Raises with psql's output when a
+--- statement fails (the exit status is echoed: under Lua 5.1 a popen'd
+--- file's close() does not report it).
 function M.sql(host, sql)
   assert(host.db_name, "the host has no database of its own")
   local tmp = os.tmpname()
   local f = assert(io.open(tmp, "w"))
   f:write(sql)
   f:close()
-  local p = assert(io.popen("psql -q -At -F '\t' -v ON_ERROR_STOP=1 -d " .. host.db_name .. " -f " .. tmp .. " 2>&1"))
+  local p = assert(io.popen("psql -q -At -F '\t' -v ON_ERROR_STOP=1 -d " .. host.db_name .. " -f " .. tmp
+    .. " 2>&1; echo \"psql exit $?\""))
   local out = p:read("*a")
-  local ok = p:close()
+  p:close()
   os.remove(tmp)
-  if not ok then error("psql failed: " .. out, 2) end
+  local status
+  out = out:gsub("psql exit (%d+)\n$", function(code) status = code return "" end)
+  if status ~= "0" then error("psql failed: " .. out, 2) end
   local rows = {}
   for line in out:gmatch("[^\n]+") do
     local row = {}

@@ -178,6 +178,8 @@ spin_pg_profile() {
 # pg_stat_statements profile are of the second. The seeded targets are put
 # back afterwards.
 group_spin() {
+	say "bench: 4. slot spin: hosts without fixture scripts, as in production (tools/bench/stack.sh spin_hosts)"
+	spin_hosts production
 	say "bench: 4. slot spin: every spin advancing missions, vs the baseline"
 	mission_targets 1000000000
 	# shellcheck disable=SC2046
@@ -190,6 +192,7 @@ group_spin() {
 	rounds spin $(with_base spin_new spin_sql spin_floor spin_base)
 	spin_pg_profile
 	mission_targets restore
+	spin_hosts fixtures
 	{
 		table spinopen "4. POST /api/games/slot/spin, $PLAYERS pre-funded players in turn, every spin advancing their missions (wrk -c50)" \
 			"spins/s" spinopen_new:"cchost slot spin" spinopen_base:"cchost baseline $BASE_SHA"

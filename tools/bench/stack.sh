@@ -84,9 +84,27 @@ start_host() {
 		cat "$tmp/$name.err" >&2
 		die "the host $name did not start"
 	}
-	wait_http "$port" /bench/ping "$pid" || die "the host $name does not answer"
+	wait_http "$port" "${READY_PATH:-/bench/ping}" "$pid" || die "the host $name does not answer"
 	printf -v "${name}_PORT" '%s' "$port"
 	printf -v "${name}_PGID" '%s' "$pid"
+}
+
+# spin_hosts production|fixtures: restarts the new host (and the
+# baseline's) on the same databases, without fixture scripts or with them
+# again. The spin figures are measured as production runs a play: with
+# fixture scripts, every play of either build also reads the specs' clock
+# shift from Redis (domain/clock.lua), a round trip production never makes
+# (it refuses fixtures). The other figures need the fixture bench routes.
+spin_hosts() {
+	local new_fx=$fixtures base_fx=$tmp/base-fixtures ready=/bench/ping
+	if [[ $1 == production ]]; then new_fx='' base_fx='' ready=/health; fi
+	stop_host new
+	READY_PATH=$ready start_host new "$PWD" "$CCHOST" 0 1 DB_POOL_SIZE="$DB_POOL" FIXTURE_SCRIPTS="$new_fx"
+	if [[ -n $BASELINE ]]; then
+		stop_host base
+		READY_PATH=$ready start_host base "$BASE_DIR" "$BASE_BIN" 0 1 DB_POOL_SIZE="$DB_POOL" \
+			DATABASE_URL="$BASE_DATABASE_URL" REDIS_PORT="$BASE_REDIS_PORT" FIXTURE_SCRIPTS="$base_fx"
+	fi
 }
 
 stop_host() {

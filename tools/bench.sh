@@ -10,7 +10,8 @@
 #   4. POST /api/games/slot/spin vs pgbench of the SQL a spin runs now
 #      (captured from real spins, tools/bench/pgtrace.lua + spinsql.lua) and
 #      vs pgbench of a one-statement UPDATE (the floor), with what
-#      PostgreSQL does per spin (pg_stat_statements, WAL);
+#      PostgreSQL does per spin (pg_stat_statements, WAL); both builds'
+#      hosts run this group without fixture scripts, as in production;
 #   round trips: database round trips and statements per request of every
 #      game play and a claim (tools/bench/trips.sh), beside the baseline's;
 #   5. logins per second vs the raw argon2id verify rate (GET /bench/argon2);

@@ -89,6 +89,29 @@ describe("admin console", function()
     assert.equal(422, get("/api/admin/users?page_size=201").status)
   end)
 
+  it("pages few matches and many alike: collected first or walked newest first, the same order", function()
+    -- backoffice.lua collects the matches first when they are few against
+    -- sqrt((offset + limit) * users / 2), and walks the newest first when
+    -- they are many. With page_size 3, page 2 and the users analyzed (n of
+    -- them), 4 matches are few (16 <= 3n) and 36 many (1296 > 3n) while n
+    -- < 432; both must give the same newest-first pages.
+    local tag = api.unique()
+    local made = {}
+    for i = 1, 40 do
+      made[i] = api.signup(host, { nickname = (i <= 4 and "few" or "many") .. tag .. "_" .. i })
+    end
+    api.sql(host, "ANALYZE users")
+    local n = tonumber(api.sql(host, "SELECT reltuples FROM pg_class WHERE oid = 'users'::regclass")[1][1])
+    assert.truthy(n >= 44 and n < 432, n)
+    local few = get("/api/admin/users?search=few" .. tag .. "&page=2&page_size=3").json
+    assert.same({ 4, { made[1].user.id } }, { few.total, { few.items[1].id } })
+    local many = get("/api/admin/users?search=many" .. tag .. "&page=2&page_size=3").json
+    assert.same({ 36, made[37].user.id, made[36].user.id, made[35].user.id },
+      { many.total, many.items[1].id, many.items[2].id, many.items[3].id })
+    local all = get("/api/admin/users?search=" .. tag .. "&page=14&page_size=3").json
+    assert.same({ 40, 1, made[1].user.id }, { all.total, #all.items, all.items[1].id })
+  end)
+
   it("shows a user's detail with flags and the newest history", function()
     local p = api.player(host, 500)
     for _ = 1, 3 do api.login(host, p.site_id, "wrong-password-1") end

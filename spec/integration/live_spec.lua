@@ -229,6 +229,31 @@ describe("the event stream", function()
     assert.equal(#items, #peek("game_events", 200).json.items) -- nothing relayed twice meanwhile
   end)
 
+  it("marks relayed rows on their own page, so the WAL logs only what changed (migration 0012)", function()
+    -- Play-sized payloads (a game.play event is about 400 bytes). The relay
+    -- marks them in one pass; at fillfactor 100 most new versions would
+    -- move to another page, carrying the whole row into the WAL.
+    local inserted = api.sql(host, "INSERT INTO outbox_events (topic, event_type, payload) "
+      .. "SELECT 'spec_pages', 'spec.page', jsonb_build_object('n', g, 'pad', repeat('x', 380)) "
+      .. "FROM generate_series(1, 40) g RETURNING id, (ctid::text::point)[0]")
+    assert.equal(40, #inserted)
+    assert.truthy(support.wait_for(function()
+      return scalar("SELECT count(*) FROM outbox_events WHERE relayed_at IS NULL") == "0"
+    end, 10))
+    local ids, page_of = {}, {}
+    for _, r in ipairs(inserted) do
+      ids[#ids + 1] = r[1]
+      page_of[r[1]] = r[2]
+    end
+    local now = api.sql(host, "SELECT id, (ctid::text::point)[0], attempts FROM outbox_events WHERE id IN ("
+      .. table.concat(ids, ",") .. ")")
+    assert.equal(40, #now)
+    for _, r in ipairs(now) do
+      assert.equal("1", r[3]) -- marked by the relay, once
+      assert.equal(page_of[r[1]], r[2], "outbox row " .. r[1] .. " moved to another page")
+    end
+  end)
+
   it("relays a pass of rows over several topics in chunks: each row once", function()
     -- 400 rows committed at once: a relay pass takes up to 500, in chunks of
     -- 150, two streams in each. Both workers relay every 50 ms with SKIP

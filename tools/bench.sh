@@ -27,8 +27,8 @@
 # Method: the server under test, PostgreSQL and Redis are pinned to core 0,
 # the load generator (wrk, pgbench, redis-benchmark) to core 1. PostgreSQL
 # is durable (fsync, synchronous_commit on). Each target gets a warm-up and a
-# fixed duration; the targets of a figure run in interleaved rounds (A, B,
-# A, B…); tables print the median and the min–max spread, the load
+# fixed duration; the targets of a figure run in interleaved rounds, the
+# order reversed every other round (A, B, C; C, B, A; …); tables print the median and the min–max spread, the load
 # generator's CPU share (SATURATED above 90 %: the figure is then a floor)
 # and the server side's CPU. A summary table in README form closes the run.
 #

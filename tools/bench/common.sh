@@ -121,13 +121,22 @@ seconds() {
 }
 
 # rounds GROUP TARGET...: runs target functions `t_<TARGET>` once per round,
-# interleaved, appending their result lines under $tmp/res/GROUP/.
+# interleaved, appending their result lines under $tmp/res/GROUP/. Even
+# rounds run the targets in reverse order, so that no target always comes
+# first (after the previous group's work, or a quiet spell) or always last:
+# a fixed order showed as a bias of a few per cent between the builds.
 rounds() {
-	local group=$1 r t line
+	local group=$1 r t line i
+	local -a order
 	shift
 	mkdir -p "$tmp/res/$group"
 	for ((r = 1; r <= ROUNDS; r++)); do
-		for t in "$@"; do
+		order=("$@")
+		if ((r % 2 == 0)); then
+			order=()
+			for ((i = $#; i >= 1; i--)); do order+=("${!i}"); done
+		fi
+		for t in "${order[@]}"; do
 			line=$("t_$t") || die "$group/$t failed in round $r"
 			printf '%s\n' "$line" >>"$tmp/res/$group/$t"
 			say "  round $r/$ROUNDS $t: $(awk '{ printf "%.1f/s p50 %.2f ms, load generator %s %%", $1, $2, $4 }' <<<"$line")"

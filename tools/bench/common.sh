@@ -123,14 +123,20 @@ seconds() {
 # rounds GROUP TARGET...: runs target functions `t_<TARGET>` once per round,
 # interleaved, appending their result lines under $tmp/res/GROUP/. Even
 # rounds run the targets in reverse order, so that no target always comes
-# first (after the previous group's work, or a quiet spell) or always last:
-# a fixed order showed as a bias of a few per cent between the builds.
+# first (after the previous group's work, or a quiet spell) or always last.
+# With ROUND_RESTART=fixtures|production, both builds' hosts are restarted
+# before every round (stack.sh restart_hosts): one process of a build can be
+# 5-10 % faster or slower than the next for the whole of its life (memory
+# layout), which a run with one process per build would show as a bias in
+# every round. Two A/A runs (the baseline the same commit, one process each)
+# gave pipelined JSON ratios of 0.94 (0.91-1.00) and 1.10 (1.00-1.14).
 rounds() {
 	local group=$1 r t line i
 	local -a order
 	shift
 	mkdir -p "$tmp/res/$group"
 	for ((r = 1; r <= ROUNDS; r++)); do
+		[[ -n ${ROUND_RESTART:-} ]] && restart_hosts "$ROUND_RESTART"
 		order=("$@")
 		if ((r % 2 == 0)); then
 			order=()

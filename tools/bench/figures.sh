@@ -40,9 +40,9 @@ group_json() {
 	say "bench: 1. JSON route GET /bench/ping vs nginx (wrk -t1 -c50, with and without 4-deep pipelining)"
 	start_nginx 1 0
 	# shellcheck disable=SC2046
-	rounds json $(with_base json_new json_nginx json_base)
+	ROUND_RESTART=fixtures rounds json $(with_base json_new json_nginx json_base)
 	# shellcheck disable=SC2046
-	rounds json4 $(with_base json4_new json4_nginx json4_base)
+	ROUND_RESTART=fixtures rounds json4 $(with_base json4_new json4_nginx json4_base)
 	stop_group "$NGINX_PGID"
 	{
 		table json "1. JSON route GET /bench/ping, 1 worker on core 0, wrk -t1 -c50 on core 1" "req/s" \
@@ -66,7 +66,7 @@ t_redis_ref() { SRV_GROUPS='' redis_run "$REDIS_PORT" 50; }
 group_redis() {
 	say "bench: 2. Redis route POST /test/redis/incr vs redis-benchmark -t incr (50 connections each)"
 	# shellcheck disable=SC2046
-	rounds redis $(with_base redis_new redis_ref redis_base)
+	ROUND_RESTART=fixtures rounds redis $(with_base redis_new redis_ref redis_base)
 	{
 		table redis "2. One Redis INCR per request (host: one Redis connection per worker, requests in flight pipelined on it)" \
 			"req/s" redis_new:"cchost POST /test/redis/incr" redis_ref:"redis-benchmark -t incr -c50" \
@@ -92,7 +92,7 @@ update_pgbench() {
 group_pg() {
 	say "bench: 3. PostgreSQL route POST /bench/db/update vs pgbench of the same statement"
 	# shellcheck disable=SC2046
-	rounds pg $(with_base pg_new pg_ref pg_base)
+	ROUND_RESTART=fixtures rounds pg $(with_base pg_new pg_ref pg_base)
 	{
 		table pg "3. One autocommit UPDATE … RETURNING per request (wrk -c50; pgbench -c$PG_CLIENTS = the host's pool)" \
 			"req/s" pg_new:"cchost POST /bench/db/update" pg_ref:"pgbench, same statement" \
@@ -178,21 +178,21 @@ spin_pg_profile() {
 # pg_stat_statements profile are of the second. The seeded targets are put
 # back afterwards.
 group_spin() {
-	say "bench: 4. slot spin: hosts without fixture scripts, as in production (tools/bench/stack.sh spin_hosts)"
-	spin_hosts production
+	say "bench: 4. slot spin: hosts without fixture scripts, as in production (tools/bench/stack.sh restart_hosts)"
+	restart_hosts production
 	say "bench: 4. slot spin: every spin advancing missions, vs the baseline"
 	mission_targets 1000000000
 	# shellcheck disable=SC2046
-	rounds spinopen $(with_base spinopen_new spinopen_base)
+	ROUND_RESTART=production rounds spinopen $(with_base spinopen_new spinopen_base)
 	say "bench: 4. slot spin, missions finished: vs pgbench of the SQL it runs (captured) and vs the one-statement floor"
 	mission_targets 1
 	settle_spins new "$tmp/players.jwt"
 	[[ -n $BASELINE ]] && settle_spins base "$tmp/players.base.jwt"
 	# shellcheck disable=SC2046
-	rounds spin $(with_base spin_new spin_sql spin_floor spin_base)
+	ROUND_RESTART=production rounds spin $(with_base spin_new spin_sql spin_floor spin_base)
 	spin_pg_profile
 	mission_targets restore
-	spin_hosts fixtures
+	restart_hosts fixtures
 	{
 		table spinopen "4. POST /api/games/slot/spin, $PLAYERS pre-funded players in turn, every spin advancing their missions (wrk -c50)" \
 			"spins/s" spinopen_new:"cchost slot spin" spinopen_base:"cchost baseline $BASE_SHA"

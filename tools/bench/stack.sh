@@ -89,13 +89,15 @@ start_host() {
 	printf -v "${name}_PGID" '%s' "$pid"
 }
 
-# spin_hosts production|fixtures: restarts the new host (and the
-# baseline's) on the same databases, without fixture scripts or with them
-# again. The spin figures are measured as production runs a play: with
-# fixture scripts, every play of either build also reads the specs' clock
-# shift from Redis (domain/clock.lua), a round trip production never makes
-# (it refuses fixtures). The other figures need the fixture bench routes.
-spin_hosts() {
+# restart_hosts production|fixtures: restarts the new host (and the
+# baseline's) on the same databases, without fixture scripts or with them.
+# The groups that compare the builds restart them before every round
+# (common.sh rounds, ROUND_RESTART). The spin figures are
+# measured as production runs a play: with fixture scripts, every play of
+# either build also reads the specs' clock shift from Redis
+# (domain/clock.lua), a round trip production never makes (it refuses
+# fixtures). The other figures need the fixture bench routes.
+restart_hosts() {
 	local new_fx=$fixtures base_fx=$tmp/base-fixtures ready=/bench/ping
 	if [[ $1 == production ]]; then new_fx='' base_fx='' ready=/health; fi
 	stop_host new

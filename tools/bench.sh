@@ -28,9 +28,11 @@
 # the load generator (wrk, pgbench, redis-benchmark) to core 1. PostgreSQL
 # is durable (fsync, synchronous_commit on). Each target gets a warm-up and a
 # fixed duration; the targets of a figure run in interleaved rounds, the
-# order reversed every other round (A, B, C; C, B, A; …); tables print the median and the min–max spread, the load
-# generator's CPU share (SATURATED above 90 %: the figure is then a floor)
-# and the server side's CPU. A summary table in README form closes the run.
+# order reversed every other round (A, B, C; C, B, A; …), and the groups
+# that compare the builds restart both hosts before each round; tables print
+# the median and the min–max spread, the load generator's CPU share
+# (SATURATED above 90 %: the figure is then a floor) and the server side's
+# CPU. A summary table in README form closes the run.
 #
 # Environment:
 #   CCHOST            the build under test (default build/cchost)

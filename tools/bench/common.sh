@@ -132,16 +132,13 @@ seconds() {
 # gave pipelined JSON ratios of 0.94 (0.91-1.00) and 1.10 (1.00-1.14).
 rounds() {
 	local group=$1 r t line i
-	local -a order
+	local -a reversed order
 	shift
+	for ((i = $#; i >= 1; i--)); do reversed+=("${!i}"); done
 	mkdir -p "$tmp/res/$group"
 	for ((r = 1; r <= ROUNDS; r++)); do
 		[[ -n ${ROUND_RESTART:-} ]] && restart_hosts "$ROUND_RESTART"
-		order=("$@")
-		if ((r % 2 == 0)); then
-			order=()
-			for ((i = $#; i >= 1; i--)); do order+=("${!i}"); done
-		fi
+		if ((r % 2)); then order=("$@"); else order=("${reversed[@]}"); fi
 		for t in "${order[@]}"; do
 			line=$("t_$t") || die "$group/$t failed in round $r"
 			printf '%s\n' "$line" >>"$tmp/res/$group/$t"

@@ -178,8 +178,8 @@ spin_pg_profile() {
 # pg_stat_statements profile are of the second. The seeded targets are put
 # back afterwards.
 group_spin() {
+	# every round restarts both hosts without fixture scripts (ROUND_RESTART)
 	say "bench: 4. slot spin: hosts without fixture scripts, as in production (tools/bench/stack.sh restart_hosts)"
-	restart_hosts production
 	say "bench: 4. slot spin: every spin advancing missions, vs the baseline"
 	mission_targets 1000000000
 	# shellcheck disable=SC2046

@@ -136,10 +136,19 @@ static void pg__pool_kick(void);
 
 /* ---- statement cache ------------------------------------------------- */
 
-static uint32_t pg__hash_sql(const char *s) {
-    uint32_t h = 2166136261u;
-    while (*s) h = (h ^ (unsigned char)*s++) * 16777619u;
-    return h;
+/* Eight bytes per step: statement texts run to a kilobyte, and a byte-wise
+ * hash of every statement of a play was a few per cent of its host CPU. */
+static uint32_t pg__hash_sql(const char *s, size_t n) {
+    uint64_t h = 14695981039346656037u ^ n, w;
+    for (; n >= 8; s += 8, n -= 8) {
+        memcpy(&w, s, 8);
+        h = (h ^ w) * 1099511628211u;
+        h ^= h >> 29;
+    }
+    w = 0;
+    memcpy(&w, s, n);
+    h = (h ^ w) * 1099511628211u;
+    return (uint32_t)(h ^ (h >> 32));
 }
 
 static pg_stmt_t **pg__cache_find(pg_conn_t *c, const char *sql, uint32_t h) {
@@ -619,7 +628,7 @@ int pg_batch(pg_conn_t *c, const pg_statement_t *stmts, int n, pg_batch_cb cb, v
         size_t len = strlen(stmts[i].sql) + 1;
         memcpy(s, stmts[i].sql, len);
         it->sql = s;
-        it->hash = pg__hash_sql(s);
+        it->hash = pg__hash_sql(s, len - 1);
         s += len;
         for (int k = 0; k < it->nparams; k++) {
             const char *v = stmts[i].values[k];

@@ -75,15 +75,16 @@ function M.view(seed)
   return { server_seed_hash = seed.server_seed_hash, client_seed = seed.client_seed, nonce = seed.next_nonce }
 end
 
+local TAKE_NONCE_SQL = "UPDATE fairness_seeds SET next_nonce = next_nonce + 1 WHERE user_id = $1 AND status = 'active' "
+  .. "RETURNING id AS seed_id, server_seed, server_seed_hash, client_seed, next_nonce - 1 AS nonce"
+
 --- take_nonce(user_id) -> {seed_id, server_seed, server_seed_hash,
 --- client_seed, nonce}: consumes the active pair's next nonce. Must run
 --- inside the play's transaction: the row stays locked until it ends, and a
 --- rollback gives the nonce back.
 function M.take_nonce(user_id)
   for _ = 1, 3 do
-    local row = store.one("UPDATE fairness_seeds SET next_nonce = next_nonce + 1 "
-      .. "WHERE user_id = $1 AND status = 'active' "
-      .. "RETURNING id AS seed_id, server_seed, server_seed_hash, client_seed, next_nonce - 1 AS nonce", user_id)
+    local row = store.one(TAKE_NONCE_SQL, user_id)
     if row then return row end
     -- no active pair yet, or a rotation committed while we waited for the lock
     insert_seed(user_id)

@@ -27,6 +27,26 @@ local fairness = require "domain.fairness"
 local progress = require "domain.progress"
 local metrics = require "domain.metrics"
 
+-- The play row, its user action and its outbox event, in one statement. A
+-- pending play's outcome stays in its row only (a crash point is secret
+-- until the round ends); the action and the outbox event carry the figures,
+-- the play row the outcome. A constant, so that a play does not build and
+-- intern the text again.
+local RECORD_SQL = "WITH g AS (INSERT INTO game_plays (id, user_id, game_type, bet_amount, payout, "
+  .. "is_win, outcome, status, fairness_seed_id, nonce, server_seed_hash, client_seed, settled_at) "
+  .. "VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8::text, $9, $10, $11, $12, CASE WHEN $8::text = 'settled' THEN now() END) "
+  .. "RETURNING created_at), "
+  .. "a AS (INSERT INTO user_actions (user_id, action_type, action_data) SELECT $2, $13, "
+  .. "jsonb_build_object('play_id', $1::bigint, 'game_type', $3::text, 'bet_amount', $4::bigint, "
+  .. "'payout', $5::bigint) || CASE WHEN $8::text = 'settled' THEN jsonb_build_object('outcome', $7::jsonb) "
+  .. "ELSE '{}' END FROM g), "
+  .. "o AS (INSERT INTO outbox_events (topic, event_type, payload) SELECT 'game_events', 'game.play', "
+  .. "jsonb_build_object('play_id', $1::bigint, 'user_id', $2::bigint, 'game_type', $3::text, "
+  .. "'bet_amount', $4::bigint, 'payout', $5::bigint, 'is_win', $6::boolean, 'status', $8::text, "
+  .. "'nonce', $10::bigint, 'server_seed_hash', $11::text, 'client_seed', $12::text, "
+  .. "'created_at', to_char(g.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')) FROM g) "
+  .. "SELECT 1 FROM g"
+
 local M = {}
 
 --- run(user_id, p) -> play: one play in one transaction (a savepoint when
@@ -62,25 +82,8 @@ function M.run(user_id, p)
       client_seed = seed.client_seed, fairness_seed_id = seed.seed_id, created_at = at,
     }
     local status = p.pending and "pending" or "settled"
-    -- A pending play's outcome stays in its row only (a crash point is
-    -- secret until the round ends); the action and the outbox event carry
-    -- the figures, the play row the outcome.
-    store.defer("WITH g AS (INSERT INTO game_plays (id, user_id, game_type, bet_amount, payout, "
-      .. "is_win, outcome, status, fairness_seed_id, nonce, server_seed_hash, client_seed, settled_at) "
-      .. "VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8::text, $9, $10, $11, $12, CASE WHEN $8::text = 'settled' THEN now() END) "
-      .. "RETURNING created_at), "
-      .. "a AS (INSERT INTO user_actions (user_id, action_type, action_data) SELECT $2, $13, "
-      .. "jsonb_build_object('play_id', $1::bigint, 'game_type', $3::text, 'bet_amount', $4::bigint, "
-      .. "'payout', $5::bigint) || CASE WHEN $8::text = 'settled' THEN jsonb_build_object('outcome', $7::jsonb) "
-      .. "ELSE '{}' END FROM g), "
-      .. "o AS (INSERT INTO outbox_events (topic, event_type, payload) SELECT 'game_events', 'game.play', "
-      .. "jsonb_build_object('play_id', $1::bigint, 'user_id', $2::bigint, 'game_type', $3::text, "
-      .. "'bet_amount', $4::bigint, 'payout', $5::bigint, 'is_win', $6::boolean, 'status', $8::text, "
-      .. "'nonce', $10::bigint, 'server_seed_hash', $11::text, 'client_seed', $12::text, "
-      .. "'created_at', to_char(g.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')) FROM g) "
-      .. "SELECT 1 FROM g",
-      id, user_id, p.game_type, p.bet, payout, play.is_win, outcome, status, seed.seed_id, seed.nonce,
-      seed.server_seed_hash, seed.client_seed, p.action_type)
+    store.defer(RECORD_SQL, id, user_id, p.game_type, p.bet, payout, play.is_win, outcome, status, seed.seed_id,
+      seed.nonce, seed.server_seed_hash, seed.client_seed, p.action_type)
     if p.record then p.record(play) end
     progress.emit(user_id, { kind = "play", game_type = p.game_type, bet = p.bet, payout = payout,
                              win = play.is_win, play_id = id })

@@ -70,6 +70,13 @@ function M.change(user_id, changes, opts)
   return after
 end
 
+local STAKE_SQL = "WITH w AS (UPDATE wallet_balances SET balance = balance - $2, updated_at = now() "
+  .. "WHERE user_id = $1 AND currency = 'tokens' AND balance >= $2 RETURNING balance), "
+  .. "p AS MATERIALIZED (SELECT nextval(pg_get_serial_sequence('game_plays', 'id')) AS id FROM w), "
+  .. "l AS (INSERT INTO wallet_ledger (user_id, currency, delta, balance_after, reason, reference, idempotency_key) "
+  .. "SELECT $1, 'tokens', -$2::bigint, w.balance, 'game_bet', 'play:' || p.id, $3 FROM w, p) "
+  .. "SELECT p.id, w.balance, now() AS at FROM w, p"
+
 --- stake(user_id, bet, idempotency_key) -> staked: queues a play's debit
 --- (store.defer) as one statement: the tokens row's conditional update, a new
 --- game_plays id (drawn only when the debit succeeds) and the game_bet
@@ -78,18 +85,18 @@ end
 --- transaction's timestamp); it raises like change(). The hottest statement
 --- of the host: one executor run instead of three round trips.
 function M.stake(user_id, bet, idempotency_key)
-  local answer = store.defer("WITH w AS (UPDATE wallet_balances SET balance = balance - $2, updated_at = now() "
-    .. "WHERE user_id = $1 AND currency = 'tokens' AND balance >= $2 RETURNING balance), "
-    .. "p AS MATERIALIZED (SELECT nextval(pg_get_serial_sequence('game_plays', 'id')) AS id FROM w), "
-    .. "l AS (INSERT INTO wallet_ledger (user_id, currency, delta, balance_after, reason, reference, idempotency_key) "
-    .. "SELECT $1, 'tokens', -$2::bigint, w.balance, 'game_bet', 'play:' || p.id, $3 FROM w, p) "
-    .. "SELECT p.id, w.balance, now() AS at FROM w, p", user_id, bet, idempotency_key)
+  local answer = store.defer(STAKE_SQL, user_id, bet, idempotency_key)
   return function()
     local row = answer()[1]
     if not row then refused(user_id, "tokens", -bet) end
     return row.id, row.balance, row.at
   end
 end
+
+local PAY_SQL = "WITH w AS (UPDATE wallet_balances SET balance = balance + $2, updated_at = now() "
+  .. "WHERE user_id = $1 AND currency = 'tokens' RETURNING balance) "
+  .. "INSERT INTO wallet_ledger (user_id, currency, delta, balance_after, reason, reference, idempotency_key) "
+  .. "SELECT $1, 'tokens', $2, w.balance, 'game_payout', $3, $4 FROM w"
 
 --- pay(user_id, play_id, balance, payout, idempotency_key) -> balance after:
 --- queues a play's payout credit and its game_payout ledger row (store.defer),
@@ -103,11 +110,7 @@ end
 function M.pay(user_id, play_id, balance, payout, idempotency_key)
   assert(payout > 0 and payout % 1 == 0, "wallet.pay: payout must be a positive integer")
   if balance + payout > M.MAX then errors.raise("BALANCE_LIMIT") end
-  store.defer("WITH w AS (UPDATE wallet_balances SET balance = balance + $2, updated_at = now() "
-    .. "WHERE user_id = $1 AND currency = 'tokens' RETURNING balance) "
-    .. "INSERT INTO wallet_ledger (user_id, currency, delta, balance_after, reason, reference, idempotency_key) "
-    .. "SELECT $1, 'tokens', $2, w.balance, 'game_payout', $3, $4 FROM w",
-    user_id, payout, "play:" .. play_id, idempotency_key)
+  store.defer(PAY_SQL, user_id, payout, "play:" .. play_id, idempotency_key)
   return balance + payout
 end
 

@@ -473,6 +473,10 @@ describe("auth", function()
       end
       local a = api.signup(host)
       assert.equal(200, host:request("GET", "/api/auth/me", nil, { Authorization = "bearer " .. a.access_token }).status)
+      assert.equal(200, host:request("GET", "/api/auth/me", nil,
+        { Authorization = "Bearer \t  " .. a.access_token .. " \t" }).status)
+      res = host:request("GET", "/api/auth/me", nil, { Authorization = "Bearer" .. a.access_token })
+      assert.equal(403, res.status)
     end)
 
     it("answers 401 invalid for malformed, alg none, HS384, wrong key, expired and incomplete tokens", function()

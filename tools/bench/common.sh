@@ -130,6 +130,8 @@ seconds() {
 # layout), which a run with one process per build would show as a bias in
 # every round. Two A/A runs (the baseline the same commit, one process each)
 # gave pipelined JSON ratios of 0.94 (0.91-1.00) and 1.10 (1.00-1.14).
+# With ROUND_QUIESCE=SECONDS, every target waits (up to SECONDS) for the
+# outbox to be relayed and autovacuum to finish (figures.sh quiesce).
 rounds() {
 	local group=$1 r t line i
 	local -a reversed order
@@ -140,6 +142,7 @@ rounds() {
 		[[ -n ${ROUND_RESTART:-} ]] && restart_hosts "$ROUND_RESTART"
 		if ((r % 2)); then order=("$@"); else order=("${reversed[@]}"); fi
 		for t in "${order[@]}"; do
+			[[ -n ${ROUND_QUIESCE:-} ]] && quiesce "$ROUND_QUIESCE"
 			line=$("t_$t") || die "$group/$t failed in round $r"
 			printf '%s\n' "$line" >>"$tmp/res/$group/$t"
 			say "  round $r/$ROUNDS $t: $(awk '{ printf "%.1f/s p50 %.2f ms, load generator %s %%", $1, $2, $4 }' <<<"$line")"

@@ -183,13 +183,13 @@ group_spin() {
 	say "bench: 4. slot spin: every spin advancing missions, vs the baseline"
 	mission_targets 1000000000
 	# shellcheck disable=SC2046
-	ROUND_RESTART=production rounds spinopen $(with_base spinopen_new spinopen_base)
+	ROUND_RESTART=production ROUND_QUIESCE=30 rounds spinopen $(with_base spinopen_new spinopen_base)
 	say "bench: 4. slot spin, missions finished: vs pgbench of the SQL it runs (captured) and vs the one-statement floor"
 	mission_targets 1
 	settle_spins new "$tmp/players.jwt"
 	[[ -n $BASELINE ]] && settle_spins base "$tmp/players.base.jwt"
 	# shellcheck disable=SC2046
-	ROUND_RESTART=production rounds spin $(with_base spin_new spin_sql spin_floor spin_base)
+	ROUND_RESTART=production ROUND_QUIESCE=30 rounds spin $(with_base spin_new spin_sql spin_floor spin_base)
 	spin_pg_profile
 	mission_targets restore
 	restart_hosts fixtures
@@ -310,13 +310,16 @@ ratio_across() {
 
 # ------------------------------------------------------ 6. admin search
 
-# quiesce: waits (up to 3 minutes) until both builds' outbox rows are
-# relayed and no autovacuum worker runs. The earlier groups may leave such
-# work behind on core 0: in one full run, the searches measured right after
-# them ran 2 to 20 times slower than alone.
+# quiesce [SECONDS]: waits (up to SECONDS, 180 by default) until both
+# builds' outbox rows are relayed and no autovacuum worker runs. The earlier
+# groups may leave such work behind on core 0: in one full run, the searches
+# measured right after them ran 2 to 20 times slower than alone. The spin
+# group quiesces before every target (ROUND_QUIESCE): pgbench of the spin's
+# SQL leaves about 20 000 outbox rows that the new build's host relays, and
+# the tables' autovacuum runs for seconds, on whatever target comes next.
 quiesce() {
 	local i busy db
-	for ((i = 0; i < 180; i++)); do
+	for ((i = 0; i < ${1:-180}; i++)); do
 		busy=0
 		for db in "$MAIN_DATABASE_URL" ${BASELINE:+"$BASE_DATABASE_URL"}; do
 			busy=$((busy + $(psql -qAt "$db" -c "SELECT count(*) FROM outbox_events WHERE relayed_at IS NULL"))) ||

@@ -147,6 +147,7 @@ if [[ -n $BASELINE ]]; then
 	start_host base "$BASE_DIR" "$BASE_BIN" 0 1 MIGRATE_ON_START=true DB_POOL_SIZE="$DB_POOL" \
 		DATABASE_URL="$BASE_DATABASE_URL" REDIS_PORT="$BASE_REDIS_PORT" FIXTURE_SCRIPTS="$tmp/base-fixtures"
 	bench_rows "$BASE_DATABASE_URL"
+	# shellcheck disable=SC2154 # base_PORT is set by start_host (printf -v)
 	signup "$base_PORT" bp 91 "$PLAYERS" "$tmp/players.base.tokens" 1000000000
 	cut -d' ' -f2 "$tmp/players.base.tokens" >"$tmp/players.base.jwt"
 fi

@@ -310,16 +310,16 @@ ratio_across() {
 
 # ------------------------------------------------------ 6. admin search
 
-# quiesce [SECONDS]: waits (up to SECONDS, 180 by default) until both
-# builds' outbox rows are relayed and no autovacuum worker runs. The earlier
-# groups may leave such work behind on core 0: in one full run, the searches
-# measured right after them ran 2 to 20 times slower than alone. The spin
-# group quiesces before every target (ROUND_QUIESCE): pgbench of the spin's
-# SQL leaves about 20 000 outbox rows that the new build's host relays, and
-# the tables' autovacuum runs for seconds, on whatever target comes next.
+# quiesce SECONDS: waits (up to SECONDS) until both builds' outbox rows are
+# relayed and no autovacuum worker runs. The earlier groups may leave such
+# work behind on core 0: in one full run, the searches measured right after
+# them ran 2 to 20 times slower than alone. The spin groups quiesce before
+# every target (ROUND_QUIESCE): pgbench of the spin's SQL leaves about
+# 20 000 outbox rows for the new build's host to relay, and the tables'
+# autovacuum runs for seconds, on whatever target comes next.
 quiesce() {
 	local i busy db
-	for ((i = 0; i < ${1:-180}; i++)); do
+	for ((i = 0; i < $1; i++)); do
 		busy=0
 		for db in "$MAIN_DATABASE_URL" ${BASELINE:+"$BASE_DATABASE_URL"}; do
 			busy=$((busy + $(psql -qAt "$db" -c "SELECT count(*) FROM outbox_events WHERE relayed_at IS NULL"))) ||
@@ -342,7 +342,7 @@ quiesce() {
 group_admin_search() {
 	say "bench: 6. admin search over 100 000 users"
 	local frag like match matches reltuples page rps p50 p99
-	quiesce
+	quiesce 180
 	psql -q -v ON_ERROR_STOP=1 >/dev/null <<-'EOF'
 		INSERT INTO users (site_id, nickname, phone_number, password_hash, created_at)
 		SELECT 'bench' || g, 'n' || substr(md5(g::text), 1, 12), '010' || lpad(g::text, 8, '0'), 'x',

@@ -78,6 +78,20 @@ end
 local TAKE_NONCE_SQL = "UPDATE fairness_seeds SET next_nonce = next_nonce + 1 WHERE user_id = $1 AND status = 'active' "
   .. "RETURNING id AS seed_id, server_seed, server_seed_hash, client_seed, next_nonce - 1 AS nonce"
 
+--- NONCE_AFTER_STAKE: take_nonce's update as an expression of the play's
+--- stake statement (wallet.stake's `also`): one statement fewer per play.
+--- The user id is read from the debit's row, so the seed is locked after
+--- the wallet (the lock order) and nothing is taken when the debit was
+--- refused. Its row's seed_id is NULL when no pair was active at the
+--- statement's start, or a rotation revealed it meanwhile: take_nonce then
+--- takes the nonce of the pair active now.
+M.NONCE_AFTER_STAKE = {
+  name = "n",
+  sql = "UPDATE fairness_seeds SET next_nonce = next_nonce + 1 WHERE user_id = (SELECT $1::bigint FROM w) "
+    .. "AND status = 'active' RETURNING id AS seed_id, server_seed, server_seed_hash, client_seed, next_nonce - 1 AS nonce",
+  columns = "n.seed_id, n.server_seed, n.server_seed_hash, n.client_seed, n.nonce",
+}
+
 --- take_nonce(user_id) -> {seed_id, server_seed, server_seed_hash,
 --- client_seed, nonce}: consumes the active pair's next nonce. Must run
 --- inside the play's transaction: the row stays locked until it ends, and a

@@ -99,16 +99,26 @@ local USER_MISSION_SELECT = (function()
   return table.concat(cols, ", ")
 end)()
 
+-- The last current_periods answer and the instants it holds for: the
+-- periods change only at a reset, and every play asks (parsing the rules
+-- and formatting four instants each time). A spec's clock shift may move
+-- now either way: outside the window the periods are computed again.
+local periods_now, periods_from, periods_until
+
 -- The current period of each kind at now (default clock.now()): {start,
--- reset_at} as timestamptz texts ('-infinity' and nil for never).
+-- reset_at} as timestamptz texts ('-infinity' and nil for never). Shared
+-- between calls: read only.
 local function current_periods(now)
-  local rules = clock.rules()
   now = now or clock.now()
-  local out = { never = { start = "-infinity" } }
+  if periods_now and now >= periods_from and now < periods_until then return periods_now end
+  local rules = clock.rules()
+  local out, from, till = { never = { start = "-infinity" } }, -math.huge, math.huge
   for _, kind in ipairs { "daily", "weekly" } do
     local start, finish = periods.period(kind, now, rules)
     out[kind] = { start = clock.iso(start), reset_at = clock.iso(finish) }
+    from, till = math.max(from, start), math.min(till, finish)
   end
+  periods_now, periods_from, periods_until = out, from, till
   return out
 end
 

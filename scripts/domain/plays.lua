@@ -3,23 +3,23 @@
 -- provably-fair stream, credit the payout, and write the play row, the user
 -- action, the outbox event and the progress events, all or nothing.
 --
--- The play id is reserved with the debit (wallet.stake: one statement) so
--- the ledger reference `play:<id>` can name the play before it is drawn.
--- The debit comes before the nonce: locks are always taken wallet first,
--- then seed, and a short balance (400 from the wallet) rolls the whole
--- transaction back, so no play row, ledger row, nonce or progress is left
--- behind. The play row, its user action and its outbox event are one
--- statement too (the hot path writes the rows events_log.lua writes
--- elsewhere).
+-- The play id is reserved with the debit, and the nonce taken, in one
+-- statement (wallet.stake with fairness.NONCE_AFTER_STAKE) so the ledger
+-- reference `play:<id>` can name the play before it is drawn. The debit
+-- comes before the nonce: locks are always taken wallet first, then seed,
+-- and a short balance (400 from the wallet) rolls the whole transaction
+-- back, so no play row, ledger row, nonce or progress is left behind. The
+-- play row, its user action and its outbox event are one statement too (the
+-- hot path writes the rows events_log.lua writes elsewhere).
 --
 -- Round trips are what a play costs most (each one wakes the host and the
 -- server), so statements whose answer can wait are deferred (db.defer) and
 -- travel in one pipeline with the next one that must be answered: BEGIN,
--- the stake, the engagement catalogue's version (domain/catalogue.lua) and
--- the nonce go together; the payout, the record and the mission progress
--- go with COMMIT, or with the event progress when a live event counts the
--- play (its answer decides the event's completion). A slot spin is two
--- round trips, three when a live event counts it.
+-- the engagement catalogue's version (domain/catalogue.lua) and the stake
+-- with the nonce go together; the payout, the record and the mission
+-- progress go with COMMIT, or with the event progress when a live event
+-- counts the play (its answer decides the event's completion). A slot spin
+-- is two round trips, three when a live event counts it.
 local store = require "lib.store"
 local fair = require "lib.fair"
 local wallet = require "domain.wallet"
@@ -68,9 +68,9 @@ local M = {}
 function M.run(user_id, p)
   assert(p.bet > 0 and p.bet % 1 == 0, "plays.run: bet must be a positive integer")
   return store.tx(function()
-    local staked = wallet.stake(user_id, p.bet, p.idempotency_key)
-    local seed = fairness.take_nonce(user_id) -- sends BEGIN, the xid with the version, the stake and the nonce at once
-    local id, balance, at = staked()
+    -- sends BEGIN, the xid with the catalogue's version and the stake with the nonce at once
+    local id, balance, at, seed = wallet.stake(user_id, p.bet, p.idempotency_key, fairness.NONCE_AFTER_STAKE)()
+    if not seed.seed_id then seed = fairness.take_nonce(user_id) end
     local outcome, payout = p.draw(fair.stream(seed.server_seed, seed.client_seed, seed.nonce), id)
     assert(payout >= 0 and payout % 1 == 0, "plays.run: payout must be a non-negative integer")
     assert(not (p.pending and payout > 0), "plays.run: a pending play has no payout yet")

@@ -65,6 +65,20 @@ end
 
 local env = make_env()
 
+-- config(name) -> the setting's value, remembered: settings are loaded once,
+-- before the workers fork, and never change in a process (host/config.h),
+-- while asking the host means a scan of every setting by name (a play reads
+-- several). An undeclared name raises every time, as cc.config does.
+local settings = {}
+local function config(name)
+  local v = settings[name]
+  if v == nil then
+    v = cc.config(name)
+    settings[name] = v
+  end
+  return v
+end
+
 local function iso_time(ms)
   ms = ms or cc.now_ms()
   local sec = math.floor(ms / 1000)
@@ -88,7 +102,7 @@ local host = {
     now = cc.now, now_ms = cc.now_ms, monotonic_ms = cc.monotonic_ms,
     sleep = cc.sleep, iso = iso_time,
   },
-  config = { get = cc.config, is_production = cc.is_production },
+  config = { get = config, is_production = cc.is_production },
   crypto = crypto,
   db = db,
   redis = redis,

@@ -82,6 +82,22 @@ describe("fairness", function()
     assert.equal(3, host:request("GET", "/api/fairness", nil, p.headers).json.nonce)
   end)
 
+  it("starts a fresh pair at nonce 0 when a play finds none active (the nonce taken apart from the stake)", function()
+    local p = player(host, 2000)
+    local old = host:request("GET", "/api/fairness", nil, p.headers).json
+    api.sql(host, "UPDATE fairness_seeds SET status = 'revealed', revealed_at = now() WHERE user_id = " .. p.user.id)
+    local res = host:request("POST", "/api/games/slot/spin", { bet_amount = 10 }, p.headers)
+    assert.equal(200, res.status, res.body)
+    assert.equal(0, res.json.nonce)
+    assert.are_not.equal(old.server_seed_hash, res.json.server_seed_hash)
+    assert.same({ server_seed_hash = res.json.server_seed_hash, client_seed = res.json.client_seed, nonce = 1 },
+      host:request("GET", "/api/fairness", nil, p.headers).json)
+    local row = api.sql(host, "SELECT count(*), min(p.nonce), min(s.next_nonce) FROM game_plays p "
+      .. "JOIN fairness_seeds s ON s.id = p.fairness_seed_id WHERE p.user_id = " .. p.user.id
+      .. " AND s.status = 'active'")[1]
+    assert.same({ "1", "0", "1" }, { row[1], row[2], row[3] })
+  end)
+
   it("sets the client seed without resetting the nonce, and validates it", function()
     local p = player(host, 1000)
     assert.equal(200, host:request("POST", "/api/games/slot/spin", { bet_amount = 10 }, p.headers).status)

@@ -132,6 +132,10 @@ seconds() {
 # gave pipelined JSON ratios of 0.94 (0.91-1.00) and 1.10 (1.00-1.14).
 # With ROUND_QUIESCE=SECONDS, every target waits (up to SECONDS) for the
 # outbox to be relayed and autovacuum to finish (figures.sh quiesce).
+# Groups list the baseline right after the build under test, so the ratio
+# that decides a regression (and the spin's 3x) comes from runs seconds
+# apart in every round, whichever comes first: this machine's speed moves
+# by a fifth within a minute.
 rounds() {
 	local group=$1 r t line i
 	local -a reversed order

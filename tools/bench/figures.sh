@@ -40,9 +40,9 @@ group_json() {
 	say "bench: 1. JSON route GET /bench/ping vs nginx (wrk -t1 -c50, with and without 4-deep pipelining)"
 	start_nginx 1 0
 	# shellcheck disable=SC2046
-	ROUND_RESTART=fixtures rounds json $(with_base json_new json_nginx json_base)
+	ROUND_RESTART=fixtures rounds json $(with_base json_new json_base json_nginx)
 	# shellcheck disable=SC2046
-	ROUND_RESTART=fixtures rounds json4 $(with_base json4_new json4_nginx json4_base)
+	ROUND_RESTART=fixtures rounds json4 $(with_base json4_new json4_base json4_nginx)
 	stop_group "$NGINX_PGID"
 	{
 		table json "1. JSON route GET /bench/ping, 1 worker on core 0, wrk -t1 -c50 on core 1" "req/s" \
@@ -66,7 +66,7 @@ t_redis_ref() { SRV_GROUPS='' redis_run "$REDIS_PORT" 50; }
 group_redis() {
 	say "bench: 2. Redis route POST /test/redis/incr vs redis-benchmark -t incr (50 connections each)"
 	# shellcheck disable=SC2046
-	ROUND_RESTART=fixtures rounds redis $(with_base redis_new redis_ref redis_base)
+	ROUND_RESTART=fixtures rounds redis $(with_base redis_new redis_base redis_ref)
 	{
 		table redis "2. One Redis INCR per request (host: one Redis connection per worker, requests in flight pipelined on it)" \
 			"req/s" redis_new:"cchost POST /test/redis/incr" redis_ref:"redis-benchmark -t incr -c50" \
@@ -92,7 +92,7 @@ update_pgbench() {
 group_pg() {
 	say "bench: 3. PostgreSQL route POST /bench/db/update vs pgbench of the same statement"
 	# shellcheck disable=SC2046
-	ROUND_RESTART=fixtures rounds pg $(with_base pg_new pg_ref pg_base)
+	ROUND_RESTART=fixtures rounds pg $(with_base pg_new pg_base pg_ref)
 	{
 		table pg "3. One autocommit UPDATE … RETURNING per request (wrk -c50; pgbench -c$PG_CLIENTS = the host's pool)" \
 			"req/s" pg_new:"cchost POST /bench/db/update" pg_ref:"pgbench, same statement" \
@@ -189,7 +189,7 @@ group_spin() {
 	settle_spins new "$tmp/players.jwt"
 	[[ -n $BASELINE ]] && settle_spins base "$tmp/players.base.jwt"
 	# shellcheck disable=SC2046
-	ROUND_RESTART=production ROUND_QUIESCE=30 rounds spin $(with_base spin_new spin_sql spin_floor spin_base)
+	ROUND_RESTART=production ROUND_QUIESCE=30 rounds spin $(with_base spin_new spin_base spin_sql spin_floor)
 	spin_pg_profile
 	mission_targets restore
 	restart_hosts fixtures

@@ -75,8 +75,13 @@ function M.view(seed)
   return { server_seed_hash = seed.server_seed_hash, client_seed = seed.client_seed, nonce = seed.next_nonce }
 end
 
-local TAKE_NONCE_SQL = "UPDATE fairness_seeds SET next_nonce = next_nonce + 1 WHERE user_id = $1 AND status = 'active' "
-  .. "RETURNING id AS seed_id, server_seed, server_seed_hash, client_seed, next_nonce - 1 AS nonce"
+-- The nonce update, around how it names the user: $1 alone (take_nonce) or
+-- read from the play's debit (NONCE_AFTER_STAKE).
+local function nonce_update(user)
+  return "UPDATE fairness_seeds SET next_nonce = next_nonce + 1 WHERE user_id = " .. user .. " AND status = 'active' "
+    .. "RETURNING id AS seed_id, server_seed, server_seed_hash, client_seed, next_nonce - 1 AS nonce"
+end
+local TAKE_NONCE_SQL = nonce_update("$1")
 
 --- NONCE_AFTER_STAKE: take_nonce's update as an expression of the play's
 --- stake statement (wallet.stake's `also`): one statement fewer per play.
@@ -87,8 +92,7 @@ local TAKE_NONCE_SQL = "UPDATE fairness_seeds SET next_nonce = next_nonce + 1 WH
 --- takes the nonce of the pair active now.
 M.NONCE_AFTER_STAKE = {
   name = "n",
-  sql = "UPDATE fairness_seeds SET next_nonce = next_nonce + 1 WHERE user_id = (SELECT $1::bigint FROM w) "
-    .. "AND status = 'active' RETURNING id AS seed_id, server_seed, server_seed_hash, client_seed, next_nonce - 1 AS nonce",
+  sql = nonce_update("(SELECT $1::bigint FROM w)"),
   columns = "n.seed_id, n.server_seed, n.server_seed_hash, n.client_seed, n.nonce",
 }
 

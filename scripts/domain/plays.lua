@@ -69,7 +69,7 @@ function M.run(user_id, p)
   assert(p.bet > 0 and p.bet % 1 == 0, "plays.run: bet must be a positive integer")
   return store.tx(function()
     -- sends BEGIN, the xid with the catalogue's version and the stake with the nonce at once
-    local id, balance, at, seed = wallet.stake(user_id, p.bet, p.idempotency_key, fairness.NONCE_AFTER_STAKE)()
+    local id, balance, at, seed = wallet.stake(user_id, p.bet, p.idempotency_key, fairness.NONCE_AFTER_STAKE)
     if not seed.seed_id then seed = fairness.take_nonce(user_id) end
     local outcome, payout = p.draw(fair.stream(seed.server_seed, seed.client_seed, seed.nonce), id)
     assert(payout >= 0 and payout % 1 == 0, "plays.run: payout must be a non-negative integer")

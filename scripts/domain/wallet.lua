@@ -83,14 +83,13 @@ local STAKE_SQL = "WITH " .. STAKE_CTES .. " SELECT p.id, w.balance, now() AS at
 -- once, so a play neither builds nor interns the text again.
 local stake_with = setmetatable({}, { __mode = "k" })
 
---- stake(user_id, bet, idempotency_key [, also]) -> staked: queues a play's
---- debit (store.defer) as one statement: the tokens row's conditional
---- update, a new game_plays id (drawn only when the debit succeeds) and the
---- game_bet ledger row referencing play:<id>. It goes to the server with the
---- play's next statement, in one round trip. staked() -> play_id, balance,
---- at (the transaction's timestamp), row; it raises like change(). The
---- hottest statement of the host: one executor run instead of three round
---- trips.
+--- stake(user_id, bet, idempotency_key [, also]) -> play_id, balance, at
+--- (the transaction's timestamp), row: a play's debit as one statement: the
+--- tokens row's conditional update, a new game_plays id (drawn only when
+--- the debit succeeds) and the game_bet ledger row referencing play:<id>.
+--- It travels with whatever the transaction has queued (BEGIN, the xid), in
+--- one round trip, and raises like change(). The hottest statement of the
+--- host: one executor run instead of three round trips.
 ---
 --- also = {name = "n", sql = "UPDATE … RETURNING a, b", columns = "n.a, n.b"}
 --- adds a data-modifying expression to the same statement
@@ -109,12 +108,9 @@ function M.stake(user_id, bet, idempotency_key, also)
       stake_with[also] = sql
     end
   end
-  local answer = store.defer(sql, user_id, bet, idempotency_key)
-  return function()
-    local row = answer()[1]
-    if not row then refused(user_id, "tokens", -bet) end
-    return row.id, row.balance, row.at, row
-  end
+  local row = store.one(sql, user_id, bet, idempotency_key)
+  if not row then refused(user_id, "tokens", -bet) end
+  return row.id, row.balance, row.at, row
 end
 
 local PAY_SQL = "WITH w AS (UPDATE wallet_balances SET balance = balance + $2, updated_at = now() "

@@ -3,7 +3,9 @@
  * now/now_ms read the wall clock (epoch), monotonic_ms the loop's monotonic
  * clock; sleep yields the calling coroutine on a libuv timer. log writes one
  * JSON line carrying the request id of the calling coroutine. config returns
- * a setting typed as declared in config/settings.lua. current_generation and
+ * a setting typed as declared in config/settings.lua. park/wake let one
+ * coroutine hand results to another that waits for them (domain/plays.lua's
+ * batches). current_generation and
  * scripts_status read what vm.c keeps; reload and tool_exit call what the
  * process installed (the worker's control channel, the tool runner). */
 #include "lua_host.h"
@@ -99,6 +101,84 @@ static int lua_host__sleep(lua_State *L) {
     uv_timer_init(vm_loop(), &s->timer);
     uv_timer_start(&s->timer, lua_host__on_sleep, (uint64_t)(sec * 1000.0 + 0.5), 0);
     return vm_suspend(L);
+}
+
+/* The parked coroutines: a registry table with weak keys, thread -> true. */
+static const char PARKED[] = "cc.host.parked";
+
+static void lua_host__push_parked(lua_State *L) {
+    lua_getfield(L, LUA_REGISTRYINDEX, PARKED);
+    if (lua_istable(L, -1)) return;
+    lua_pop(L, 1);
+    lua_newtable(L);
+    lua_createtable(L, 0, 1);
+    lua_pushliteral(L, "k");
+    lua_setfield(L, -2, "__mode");
+    lua_setmetatable(L, -2);
+    lua_pushvalue(L, -1);
+    lua_setfield(L, LUA_REGISTRYINDEX, PARKED);
+}
+
+typedef struct {
+    uv_timer_t timer;
+    lua_State *co;
+    int nargs;
+} waker_t;
+
+static void lua_host__on_wake(uv_timer_t *t) {
+    waker_t *w = t->data;
+    lua_State *co = w->co;
+    int nargs = w->nargs;
+    uv_close((uv_handle_t *)t, lua_host__on_sleep_closed);
+    vm_resume(co, nargs);
+}
+
+/* park() -> the values wake() hands over: suspends the calling coroutine
+ * until another one wakes it. Like sleep it needs a request or timer
+ * coroutine. */
+static int lua_host__park(lua_State *L) {
+    lua_host__push_parked(L);
+    lua_pushthread(L);
+    lua_pushboolean(L, 1);
+    lua_rawset(L, -3);
+    lua_pop(L, 1);
+    return vm_suspend(L);
+}
+
+/* wake(co, ...) -> true when co was parked: co's park() returns the other
+ * arguments on the next loop turn (never inside the caller's own resume: the
+ * cosocket rule of vm.h). false, and nothing happens, when co is not parked
+ * (running, waiting for I/O or finished), so a stray wake can never resume
+ * a coroutine that waits for something else. */
+static int lua_host__wake(lua_State *L) {
+    luaL_checktype(L, 1, LUA_TTHREAD);
+    lua_State *co = lua_tothread(L, 1);
+    int nargs = lua_gettop(L) - 1;
+    lua_host__push_parked(L);
+    lua_pushvalue(L, 1);
+    lua_rawget(L, -2);
+    int parked = lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    if (!parked) {
+        lua_pop(L, 1);
+        lua_pushboolean(L, 0);
+        return 1;
+    }
+    waker_t *w = malloc(sizeof *w);
+    if (!w) return luaL_error(L, "out of memory");
+    lua_pushvalue(L, 1);
+    lua_pushnil(L);
+    lua_rawset(L, -3);
+    lua_pop(L, 1);
+    luaL_checkstack(co, nargs, "wake: too many values");
+    lua_xmove(L, co, nargs);
+    w->co = co;
+    w->nargs = nargs;
+    w->timer.data = w;
+    uv_timer_init(vm_loop(), &w->timer);
+    uv_timer_start(&w->timer, lua_host__on_wake, 0, 0);
+    lua_pushboolean(L, 1);
+    return 1;
 }
 
 /* log(level, message [, fields_json]): fields_json is the JSON text of an
@@ -241,6 +321,8 @@ int luaopen_cc_host(lua_State *L) {
                                    {"now_ms", lua_host__now_ms},
                                    {"monotonic_ms", lua_host__monotonic_ms},
                                    {"sleep", lua_host__sleep},
+                                   {"park", lua_host__park},
+                                   {"wake", lua_host__wake},
                                    {"log", lua_host__log},
                                    {"config", lua_host__config},
                                    {"is_production", lua_host__is_production},

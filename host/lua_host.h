@@ -8,8 +8,9 @@
 
 #include <lua.h>
 
-/* Pushes the module table; register it as package.preload["cc.host"]. sleep
- * and reload yield (vm_suspend), so they need a request or timer coroutine. */
+/* Pushes the module table; register it as package.preload["cc.host"]. sleep,
+ * park and reload yield (vm_suspend), so they need a request or timer
+ * coroutine. */
 int luaopen_cc_host(lua_State *L);
 
 /* Installs how reload() asks for a reload (the worker's control channel):

@@ -96,6 +96,16 @@ M.NONCE_AFTER_STAKE = {
   columns = "n.seed_id, n.server_seed, n.server_seed_hash, n.client_seed, n.nonce",
 }
 
+--- NONCES_AFTER_STAKES: the same for a batch's stakes (wallet.stakes), one
+--- nonce per debited player, with the player's user_id to match it.
+M.NONCES_AFTER_STAKES = {
+  name = "n",
+  sql = "UPDATE fairness_seeds f SET next_nonce = f.next_nonce + 1 FROM p WHERE f.user_id = p.user_id "
+    .. "AND f.status = 'active' RETURNING f.user_id, f.id AS seed_id, f.server_seed, f.server_seed_hash, "
+    .. "f.client_seed, f.next_nonce - 1 AS nonce",
+  columns = "n.seed_id, n.server_seed, n.server_seed_hash, n.client_seed, n.nonce",
+}
+
 --- take_nonce(user_id) -> {seed_id, server_seed, server_seed_hash,
 --- client_seed, nonce}: consumes the active pair's next nonce. Must run
 --- inside the play's transaction: the row stays locked until it ends, and a

@@ -113,6 +113,40 @@ function M.stake(user_id, bet, idempotency_key, also)
   return row.id, row.balance, row.at, row
 end
 
+-- The stakes of a batch of plays (plays.lua), as one statement: STAKE_CTES
+-- over many users. s holds the players in user id order, so a batch locks
+-- wallets in the same order as any other batch.
+local STAKES_CTES = "s AS (SELECT * FROM jsonb_to_recordset($1::jsonb) AS s(user_id bigint, bet bigint) "
+  .. "ORDER BY user_id), "
+  .. "w AS (UPDATE wallet_balances b SET balance = b.balance - s.bet, updated_at = now() FROM s "
+  .. "WHERE b.user_id = s.user_id AND b.currency = 'tokens' AND b.balance >= s.bet "
+  .. "RETURNING b.user_id, b.balance, s.bet), "
+  .. "p AS MATERIALIZED (SELECT w.user_id, w.balance, w.bet, "
+  .. "nextval(pg_get_serial_sequence('game_plays', 'id')) AS id FROM w), "
+  .. "l AS (INSERT INTO wallet_ledger (user_id, currency, delta, balance_after, reason, reference) "
+  .. "SELECT p.user_id, 'tokens', -p.bet, p.balance, 'game_bet', 'play:' || p.id FROM p)"
+local stakes_with = setmetatable({}, { __mode = "k" })
+
+--- stakes(plays, also) -> {[user_id] = row}: the stakes of several plays
+--- of different users (plays = {{user_id, bet}, ...}) in one statement,
+--- each as stake() makes it (the conditional debit, the play id, the
+--- game_bet ledger row; no idempotency key: keyed plays run alone). row =
+--- {id, balance, at} plus also's columns; a refused debit has no row
+--- (nothing written for it; stake() alone tells why). also is stake()'s,
+--- over p (user_id per play) instead of $1.
+function M.stakes(plays, also)
+  local sql = stakes_with[also]
+  if not sql then
+    sql = "WITH " .. STAKES_CTES .. ", " .. also.name .. " AS (" .. also.sql .. ") SELECT p.user_id, p.id, p.balance, "
+      .. "now() AS at, " .. also.columns .. " FROM p LEFT JOIN " .. also.name .. " ON "
+      .. also.name .. ".user_id = p.user_id"
+    stakes_with[also] = sql
+  end
+  local by_user = {}
+  for _, row in ipairs(store.query(sql, plays)) do by_user[row.user_id] = row end
+  return by_user
+end
+
 local PAY_SQL = "WITH w AS (UPDATE wallet_balances SET balance = balance + $2, updated_at = now() "
   .. "WHERE user_id = $1 AND currency = 'tokens' RETURNING balance) "
   .. "INSERT INTO wallet_ledger (user_id, currency, delta, balance_after, reason, reference, idempotency_key) "
@@ -132,6 +166,25 @@ function M.pay(user_id, play_id, balance, payout, idempotency_key)
   if balance + payout > M.MAX then errors.raise("BALANCE_LIMIT") end
   store.defer(PAY_SQL, user_id, payout, "play:" .. play_id, idempotency_key)
   return balance + payout
+end
+
+local PAYS_SQL = "WITH s AS (SELECT * FROM jsonb_to_recordset($1::jsonb) AS s(user_id bigint, payout bigint, "
+  .. "play_id bigint) ORDER BY user_id), "
+  .. "w AS (UPDATE wallet_balances b SET balance = b.balance + s.payout, updated_at = now() FROM s "
+  .. "WHERE b.user_id = s.user_id AND b.currency = 'tokens' RETURNING b.user_id, b.balance, s.payout, s.play_id) "
+  .. "INSERT INTO wallet_ledger (user_id, currency, delta, balance_after, reason, reference) "
+  .. "SELECT user_id, 'tokens', payout, balance, 'game_payout', 'play:' || play_id FROM w"
+
+--- pays(items): pay() for several plays of different users, queued as one
+--- statement (items = {{user_id, play_id, balance, payout}, ...}, each
+--- balance the one its stake answered). Returns nothing: each balance after
+--- is balance + payout, and BALANCE_LIMIT is raised here as pay() does.
+function M.pays(items)
+  for _, it in ipairs(items) do
+    assert(it.payout > 0 and it.payout % 1 == 0, "wallet.pays: payout must be a positive integer")
+    if it.balance + it.payout > M.MAX then errors.raise("BALANCE_LIMIT") end
+  end
+  if #items > 0 then store.defer(PAYS_SQL, items) end
 end
 
 --- lock(user_id): takes the user's wallet lock (the tokens row) in the

@@ -445,6 +445,12 @@ end
 --- next loop turn); errors are logged. For fire-and-forget work.
 host.spawn = cc.spawn
 
+--- host.park() -> what wake passes: suspends the calling coroutine until
+--- host.wake(co, ...) names it (co = host.running() before parking).
+--- wake returns false, doing nothing, when co is not parked. The one way a
+--- coroutine hands results to another that waits (domain/plays.lua).
+host.park, host.wake, host.running = cc.park, cc.wake, coroutine.running
+
 local timers = {}
 
 --- host.every(interval, fn): a timer of this generation: fn() runs every

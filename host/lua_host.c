@@ -164,13 +164,13 @@ static int lua_host__wake(lua_State *L) {
         lua_pushboolean(L, 0);
         return 1;
     }
+    if (!lua_checkstack(co, nargs)) return luaL_error(L, "wake: too many values");
     waker_t *w = malloc(sizeof *w);
     if (!w) return luaL_error(L, "out of memory");
     lua_pushvalue(L, 1);
     lua_pushnil(L);
     lua_rawset(L, -3);
     lua_pop(L, 1);
-    luaL_checkstack(co, nargs, "wake: too many values");
     lua_xmove(L, co, nargs);
     w->co = co;
     w->nargs = nargs;

@@ -132,8 +132,10 @@ order wallet then seed (wallets in user id order, so batches cannot
 deadlock each other; a deadlock with anything else is retried by db.tx).
 
 Only the plays whose whole transaction is the play join one: a settled
-play with no extra rows or events, no Idempotency-Key (whose record shares
-the play's transaction) and no surrounding transaction. The first such
+play (a pending crash bet settles later, its own way) with no
+Idempotency-Key (whose record shares the play's transaction) and no
+surrounding transaction. Extra rows (the gacha's inventory) and events
+are each play's own deferred statements, as alone. The first such
 play while none is forming leads: it waits for a connection, and whoever
 comes meanwhile (one play per player) parks until the transaction ends.
 A batch of one runs as a play alone. A player whose debit the batch
@@ -146,7 +148,7 @@ local BATCH_MAX = 32
 local forming -- the batch that waits for a connection: {entries, users}
 
 local function batchable(p)
-  return not (p.pending or p.record or p.events or p.idempotency_key) and not db.tx_local()
+  return not (p.pending or p.idempotency_key) and not db.tx_local()
 end
 
 local function by_user(a, b) return a.user_id < b.user_id end
@@ -183,7 +185,10 @@ local function run_batch(entries)
   wallet.pays(pays)
   if #records > 0 then store.defer(RECORDS_SQL, records) end
   for _, e in ipairs(entries) do
-    if e.play then progress_of(e.user_id, e.p, e.play) end
+    if e.play then
+      if e.p.record then e.p.record(e.play) end
+      progress_of(e.user_id, e.p, e.play)
+    end
   end
 end
 

@@ -2,7 +2,8 @@
 -- (domain/plays.lua, "Batches") against a real host whose pool is smaller
 -- than the plays in flight, so batches form: each play still happens
 -- exactly once with its ledger rows, nonce, play row, action and outbox
--- event; a short balance refuses only its own play; a play that fails a
+-- event (and a gacha pull its inventory rows); a short balance refuses only
+-- its own play; a play that fails a
 -- batch (here a payout past the balance limit) fails alone, and the others
 -- of its batch still happen once. The host's one pooled connection is held
 -- (a fixture route's pg_sleep) while the spins arrive, so they queue and
@@ -121,6 +122,34 @@ describe("play batches", function()
       .. table.concat(ids, ",") .. ") AND NOT EXISTS (SELECT 1 FROM wallet_ledger l WHERE l.user_id = g.user_id "
       .. "AND l.reason = 'game_payout' AND l.reference = 'play:' || g.id AND l.delta = g.payout)")
     assert.equal("0", payouts[1][1])
+  end)
+
+  it("pulls the gacha of many players in shared transactions, each pull's items in its player's inventory", function()
+    local players, ids = {}, {}
+    for i = 1, 12 do
+      players[i] = api.player(host, 10000)
+      ids[i] = players[i].id
+    end
+    local holder = assert(http.connect(host.port, 30))
+    assert(holder:send(http.format("GET", "/test/db/sleep?seconds=0.25", nil, {})))
+    socket.sleep(0.05)
+    local res = http.concurrent(host.port, #players, "POST", "/api/games/gacha/pull", { pull_count = 2 },
+      function(i) return players[i].headers end)
+    assert.equal(200, assert(holder:read_response()).status)
+    holder:close()
+    for i, r in ipairs(res) do
+      assert.equal(200, r.status, r.body)
+      assert.equal(10000 - 600, r.json.balance)
+      assert.equal(2, #r.json.items)
+      local inv = host:request("GET", "/api/games/gacha/inventory", nil, players[i].headers)
+      assert.equal(2, inv.json.total_items)
+      local f = footprint(host, players[i].id)
+      assert.equal(f.balance, r.json.balance)
+      assert.equal(1, f.bets)
+      assert.equal(1, f.plays)
+      assert.equal(1, f.next_nonce)
+    end
+    assert.is_true(shared_transactions(host, ids) > 0, "no two players' pulls shared a transaction")
   end)
 
   it("runs alone a play whose payout fails its batch, and the rest of the batch once", function()

@@ -97,10 +97,12 @@ M.NONCE_AFTER_STAKE = {
 }
 
 --- NONCES_AFTER_STAKES: the same for a batch's stakes (wallet.stakes), one
---- nonce per debited player, with the player's user_id to match it.
+--- nonce per debited player, with the player's user_id to match it (the
+--- seeds read by index, as wallet.stakes reads the wallets).
 M.NONCES_AFTER_STAKES = {
   name = "n",
-  sql = "UPDATE fairness_seeds f SET next_nonce = f.next_nonce + 1 FROM p WHERE f.user_id = p.user_id "
+  sql = "UPDATE fairness_seeds f SET next_nonce = f.next_nonce + 1 FROM p "
+    .. "WHERE f.user_id = ANY(ARRAY(SELECT user_id FROM p)) AND f.user_id = p.user_id "
     .. "AND f.status = 'active' RETURNING f.user_id, f.id AS seed_id, f.server_seed, f.server_seed_hash, "
     .. "f.client_seed, f.next_nonce - 1 AS nonce",
   columns = "n.seed_id, n.server_seed, n.server_seed_hash, n.client_seed, n.nonce",

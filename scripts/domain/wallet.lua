@@ -114,12 +114,16 @@ function M.stake(user_id, bet, idempotency_key, also)
 end
 
 -- The stakes of a batch of plays (plays.lua), as one statement: STAKE_CTES
--- over many users. s holds the players in user id order, so a batch locks
--- wallets in the same order as any other batch.
+-- over many users. s holds the players in user id order, and the update
+-- locks in the order of s, so batches lock wallets in one order. The
+-- `= ANY(ARRAY(…))` condition keeps the wallets read by their index: the
+-- planner cannot know how few rows s has, and with a small table it chose
+-- to scan it whole.
 local STAKES_CTES = "s AS (SELECT * FROM jsonb_to_recordset($1::jsonb) AS s(user_id bigint, bet bigint) "
   .. "ORDER BY user_id), "
   .. "w AS (UPDATE wallet_balances b SET balance = b.balance - s.bet, updated_at = now() FROM s "
-  .. "WHERE b.user_id = s.user_id AND b.currency = 'tokens' AND b.balance >= s.bet "
+  .. "WHERE b.user_id = ANY(ARRAY(SELECT user_id FROM s)) AND b.user_id = s.user_id AND b.currency = 'tokens' "
+  .. "AND b.balance >= s.bet "
   .. "RETURNING b.user_id, b.balance, s.bet), "
   .. "p AS MATERIALIZED (SELECT w.user_id, w.balance, w.bet, "
   .. "nextval(pg_get_serial_sequence('game_plays', 'id')) AS id FROM w), "
@@ -171,12 +175,13 @@ end
 local PAYS_SQL = "WITH s AS (SELECT * FROM jsonb_to_recordset($1::jsonb) AS s(user_id bigint, payout bigint, "
   .. "play_id bigint) ORDER BY user_id), "
   .. "w AS (UPDATE wallet_balances b SET balance = b.balance + s.payout, updated_at = now() FROM s "
-  .. "WHERE b.user_id = s.user_id AND b.currency = 'tokens' RETURNING b.user_id, b.balance, s.payout, s.play_id) "
+  .. "WHERE b.user_id = ANY(ARRAY(SELECT user_id FROM s)) AND b.user_id = s.user_id AND b.currency = 'tokens' "
+  .. "RETURNING b.user_id, b.balance, s.payout, s.play_id) "
   .. "INSERT INTO wallet_ledger (user_id, currency, delta, balance_after, reason, reference) "
   .. "SELECT user_id, 'tokens', payout, balance, 'game_payout', 'play:' || play_id FROM w"
 
 --- pays(items): pay() for several plays of different users, queued as one
---- statement (items = {{user_id, play_id, balance, payout}, ...}, each
+--- statement (read by index as in stakes) (items = {{user_id, play_id, balance, payout}, ...}, each
 --- balance the one its stake answered). Returns nothing: each balance after
 --- is balance + payout, and BALANCE_LIMIT is raised here as pay() does.
 function M.pays(items)

@@ -51,20 +51,36 @@ describe("play batches", function()
   end)
   teardown(function() host:stop() end)
 
+  -- n new players holding tokens each, and their ids.
+  local function new_players(n, tokens)
+    local players, ids = {}, {}
+    for i = 1, n do
+      players[i] = api.player(host, tokens)
+      ids[i] = players[i].id
+    end
+    return players, ids
+  end
+
+  -- POSTs body to path once for each of players (one may appear more than
+  -- once), all at once, while the pool's connection is held: the answers.
+  local function concurrent_plays(players, path, body)
+    local holder = assert(http.connect(host.port, 30))
+    assert(holder:send(http.format("GET", "/test/db/sleep?seconds=0.25", nil, {})))
+    socket.sleep(0.05)
+    local res = http.concurrent(host.port, #players, "POST", path, body, function(i) return players[i].headers end)
+    assert.equal(200, assert(holder:read_response()).status)
+    holder:close()
+    return res
+  end
+
   -- n spins of 100 by each of players (in turn), all at once, sent while
-  -- the pool's connection is held.
+  -- the pool's connection is held: {[user id] = {ok, bets, wins, refused}}.
   local function spin_all(players, n)
     local order = {}
     for _ = 1, n do
       for _, p in ipairs(players) do order[#order + 1] = p end
     end
-    local holder = assert(http.connect(host.port, 30))
-    assert(holder:send(http.format("GET", "/test/db/sleep?seconds=0.25", nil, {})))
-    socket.sleep(0.05)
-    local res = http.concurrent(host.port, #order, "POST", "/api/games/slot/spin", { bet_amount = 100 },
-      function(i) return order[i].headers end)
-    assert.equal(200, assert(holder:read_response()).status)
-    holder:close()
+    local res = concurrent_plays(order, "/api/games/slot/spin", { bet_amount = 100 })
     local by = {}
     for i, r in ipairs(res) do
       local p = order[i]
@@ -80,20 +96,16 @@ describe("play batches", function()
   end
 
   it("plays each spin of many players once, in shared transactions, a short balance refused alone", function()
-    local rich, short, ids = {}, {}, {}
-    for i = 1, 24 do
-      rich[i] = api.player(host, 100000)
-      ids[#ids + 1] = rich[i].id
-    end
-    for i = 1, 6 do
-      short[i] = api.player(host, 250) -- two spins of 100, whatever the first pays: never a third
-      ids[#ids + 1] = short[i].id
+    local rich, ids = new_players(24, 100000)
+    local short = new_players(6, 250) -- two spins of 100, whatever the first pays: never a third
+    local all = {}
+    for _, p in ipairs(rich) do all[#all + 1] = p end
+    for _, p in ipairs(short) do
+      all[#all + 1] = p
+      ids[#ids + 1] = p.id
     end
     local before = {}
     for _, id in ipairs(ids) do before[id] = footprint(host, id) end
-    local all = {}
-    for _, p in ipairs(rich) do all[#all + 1] = p end
-    for _, p in ipairs(short) do all[#all + 1] = p end
     local by = spin_all(all, 4)
 
     for _, p in ipairs(rich) do
@@ -125,18 +137,8 @@ describe("play batches", function()
   end)
 
   it("pulls the gacha of many players in shared transactions, each pull's items in its player's inventory", function()
-    local players, ids = {}, {}
-    for i = 1, 12 do
-      players[i] = api.player(host, 10000)
-      ids[i] = players[i].id
-    end
-    local holder = assert(http.connect(host.port, 30))
-    assert(holder:send(http.format("GET", "/test/db/sleep?seconds=0.25", nil, {})))
-    socket.sleep(0.05)
-    local res = http.concurrent(host.port, #players, "POST", "/api/games/gacha/pull", { pull_count = 2 },
-      function(i) return players[i].headers end)
-    assert.equal(200, assert(holder:read_response()).status)
-    holder:close()
+    local players, ids = new_players(12, 10000)
+    local res = concurrent_plays(players, "/api/games/gacha/pull", { pull_count = 2 })
     for i, r in ipairs(res) do
       assert.equal(200, r.status, r.body)
       assert.equal(10000 - 600, r.json.balance)
@@ -153,11 +155,7 @@ describe("play batches", function()
   end)
 
   it("runs alone a play whose payout fails its batch, and the rest of the batch once", function()
-    local others, ids = {}, {}
-    for i = 1, 15 do
-      others[i] = api.player(host, 100000)
-      ids[i] = others[i].id
-    end
+    local others, ids = new_players(15, 100000)
     -- every other round the edge player holds a balance one short of the
     -- limit: a spin of 100 that pays more than 101 passes it. A refused
     -- play gives its nonce back, so the same winning draw comes again until

@@ -153,12 +153,13 @@ end
 
 local function by_user(a, b) return a.user_id < b.user_id end
 
--- The batch's transaction body: sets each entry's play, or its alone flag.
+-- The batch's transaction body: sets the play of each entry it debited (the
+-- others, refused, run again alone: lead).
 local function run_batch(entries)
   table.sort(entries, by_user)
   local stakes = json.array()
   for i, e in ipairs(entries) do
-    e.play, e.alone = nil, nil
+    e.play = nil -- a retried transaction starts again
     stakes[i] = { user_id = e.user_id, bet = e.p.bet }
   end
   local rows = wallet.stakes(stakes, fairness.NONCES_AFTER_STAKES)
@@ -169,9 +170,7 @@ local function run_batch(entries)
   end
   for _, e in ipairs(entries) do
     local row = rows[e.user_id]
-    if not row then
-      e.alone = true
-    else
+    if row then
       local seed = row.seed_id and row or fairness.take_nonce(e.user_id)
       local play = settle(e.user_id, e.p, row.id, row.balance, row.at, seed, pay)
       records[#records + 1] = {

@@ -2,8 +2,8 @@
 -- (domain/plays.lua, "Batches") against a real host whose pool is smaller
 -- than the plays in flight, so batches form: each play still happens
 -- exactly once with its ledger rows, nonce, play row, action and outbox
--- event (and a gacha pull its inventory rows); a short balance refuses only
--- its own play; a play that fails a
+-- event (and a gacha pull its inventory rows); a player with no active
+-- fairness pair starts one; a short balance refuses only its own play; a play that fails a
 -- batch (here a payout past the balance limit) fails alone, and the others
 -- of its batch still happen once. The host's one pooled connection is held
 -- (a fixture route's pg_sleep) while the spins arrive, so they queue and
@@ -152,6 +152,32 @@ describe("play batches", function()
       assert.equal(1, f.next_nonce)
     end
     assert.is_true(shared_transactions(host, ids) > 0, "no two players' pulls shared a transaction")
+  end)
+
+  it("starts a fresh pair at nonce 0 for a batched player with none active, the others carrying on", function()
+    local players, ids = new_players(8, 10000)
+    local old = {}
+    for i, p in ipairs(players) do
+      old[i] = host:request("GET", "/api/fairness", nil, p.headers).json
+      if i % 3 == 0 then
+        api.sql(host, "UPDATE fairness_seeds SET status = 'revealed', revealed_at = now() WHERE user_id = " .. p.id)
+      end
+    end
+    local res = concurrent_plays(players, "/api/games/slot/spin", { bet_amount = 100 })
+    for i, r in ipairs(res) do
+      assert.equal(200, r.status, r.body)
+      if i % 3 == 0 then
+        assert.equal(0, r.json.nonce)
+        assert.are_not.equal(old[i].server_seed_hash, r.json.server_seed_hash)
+      else
+        assert.equal(old[i].nonce, r.json.nonce)
+        assert.equal(old[i].server_seed_hash, r.json.server_seed_hash)
+      end
+      local f = footprint(host, players[i].id)
+      assert.equal(1, f.plays)
+      assert.equal(i % 3 == 0 and 1 or old[i].nonce + 1, f.next_nonce)
+    end
+    assert.is_true(shared_transactions(host, ids) > 0, "no two players' plays shared a transaction")
   end)
 
   it("runs alone a play whose payout fails its batch, and the rest of the batch once", function()
